@@ -1,0 +1,104 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "sinkhole",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sinkhole", targets: ["sinkhole"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // Pure SMTP: model, parser, reply encoder, session state machine. ByteBuffer only.
+        .target(
+            name: "SMTPProtocol",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        // Pure policy: modes, greylist, decisions. Clock injected, no NIO.
+        .target(
+            name: "SinkholePolicy",
+            dependencies: ["SMTPProtocol"],
+            swiftSettings: swiftSettings
+        ),
+        // Where the mode comes from, and the cache that refreshes it in the background.
+        .target(
+            name: "ModeSources",
+            dependencies: [
+                "SinkholePolicy",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The NIO shell: framing decoder, session handler, listeners.
+        .target(
+            name: "SinkholeServer",
+            dependencies: [
+                "SMTPProtocol",
+                "SinkholePolicy",
+                "ModeSources",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "sinkhole",
+            dependencies: [
+                "SinkholeServer",
+                "ModeSources",
+                "SinkholePolicy",
+                "SMTPProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SMTPProtocolTests",
+            dependencies: ["SMTPProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SinkholePolicyTests",
+            dependencies: ["SinkholePolicy"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ModeSourcesTests",
+            dependencies: ["ModeSources", "SinkholePolicy", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SinkholeServerTests",
+            dependencies: [
+                "SinkholeServer",
+                "SMTPProtocol",
+                "SinkholePolicy",
+                "ModeSources",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

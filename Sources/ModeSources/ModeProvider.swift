@@ -1,0 +1,165 @@
+import Foundation
+import Logging
+import SinkholePolicy
+import Synchronization
+
+/// The mode sessions start with: the last good value read from a
+/// ``ModeSource``, refreshed in the background.
+///
+/// Sessions read ``current``, a lock-protected snapshot that never waits for
+/// the source. Only ``refresh()`` reads the source, and concurrent calls share
+/// one read, so a thousand connections arriving together cause no extra reads.
+/// A failed read or an unknown name keeps the last good mode (``fallback``,
+/// `defer`, when there never was one) and logs `mode_source_error`; each real
+/// change is logged once as `mode_changed`.
+public final class ModeProvider: Sendable {
+    public struct Snapshot: Hashable, Sendable {
+        /// The mode sessions use now.
+        public var mode: Mode
+        /// `false` until the source has once given a good value.
+        public var isKnown: Bool
+        /// When the source was last read (successfully or not).
+        public var lastRead: ContinuousClock.Instant?
+        /// The reason of the last failed read, cleared by a good one.
+        public var lastError: String?
+        /// How many times the source was read.
+        public var reads: Int
+        /// How many reads failed.
+        public var errors: Int
+    }
+
+    private struct State: Sendable {
+        var snapshot: Snapshot
+        var inFlight = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    public let source: any ModeSource
+    /// How long a value is used before the source is read again.
+    public let ttl: Duration
+    /// The mode used while the source has never given a good value.
+    public let fallback: Mode
+    private let logger: Logger
+    private let now: @Sendable () -> ContinuousClock.Instant
+    private let state: Mutex<State>
+
+    public static let defaultTTL: Duration = .seconds(30)
+
+    public init(
+        source: any ModeSource,
+        ttl: Duration = defaultTTL,
+        fallback: Mode = .defer,
+        logger: Logger,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
+    ) {
+        self.source = source
+        self.ttl = ttl
+        self.fallback = fallback
+        self.logger = logger
+        self.now = now
+        self.state = Mutex(State(snapshot: Snapshot(mode: fallback, isKnown: false, reads: 0, errors: 0)))
+    }
+
+    /// The mode a session accepted now starts with. Never waits.
+    public var current: Mode { state.withLock { $0.snapshot.mode } }
+
+    public var snapshot: Snapshot { state.withLock { $0.snapshot } }
+
+    /// `true` when no read has happened yet or the last one is a TTL old.
+    public func isStale(at instant: ContinuousClock.Instant) -> Bool {
+        state.withLock { state in
+            guard let lastRead = state.snapshot.lastRead else { return true }
+            return instant >= lastRead.advanced(by: ttl)
+        }
+    }
+
+    /// Reads the source once and publishes the result. A call made while a
+    /// read is under way waits for that read instead of starting another.
+    /// Returns the error of the read, if it failed.
+    @discardableResult
+    public func refresh() async -> ModeSourceError? {
+        let startsRead: Bool = state.withLock { state in
+            if state.inFlight { return false }
+            state.inFlight = true
+            return true
+        }
+        guard startsRead else {
+            await withCheckedContinuation { continuation in
+                let waiting = state.withLock { state in
+                    if state.inFlight { state.waiters.append(continuation) }
+                    return state.inFlight
+                }
+                if !waiting { continuation.resume() }
+            }
+            return state.withLock { $0.snapshot.lastError.map(ModeSourceError.init) }
+        }
+
+        let result: Result<Mode, ModeSourceError>
+        do {
+            let raw = try await source.fetch()
+            if let mode = Mode(parsing: raw) {
+                result = .success(mode)
+            } else {
+                let shown = String(raw.trimmingCharacters(in: .whitespacesAndNewlines).prefix(64))
+                result = .failure(ModeSourceError("unknown mode \"\(shown)\" (expected one of \(Mode.names))"))
+            }
+        } catch {
+            result = .failure(error)
+        }
+        return publish(result, at: now())
+    }
+
+    /// Reads the source if the cached value is at least a TTL old.
+    public func refreshIfStale() async {
+        if isStale(at: now()) { await refresh() }
+    }
+
+    private func publish(_ result: Result<Mode, ModeSourceError>, at instant: ContinuousClock.Instant) -> ModeSourceError? {
+        let (previous, waiters) = state.withLock { state -> (Snapshot, [CheckedContinuation<Void, Never>]) in
+            let previous = state.snapshot
+            state.snapshot.reads += 1
+            state.snapshot.lastRead = instant
+            switch result {
+            case .success(let mode):
+                state.snapshot.mode = mode
+                state.snapshot.isKnown = true
+                state.snapshot.lastError = nil
+            case .failure(let error):
+                state.snapshot.errors += 1
+                state.snapshot.lastError = error.reason
+            }
+            state.inFlight = false
+            let waiters = state.waiters
+            state.waiters = []
+            return (previous, waiters)
+        }
+        for waiter in waiters { waiter.resume() }
+
+        switch result {
+        case .success(let mode):
+            if previous.isKnown && previous.mode != mode {
+                logger.notice("mode_changed", metadata: [
+                    "old": "\(previous.mode)", "new": "\(mode)", "source": "\(source.name)",
+                ])
+            } else if !previous.isKnown && previous.errors > 0 {
+                logger.notice("mode_changed", metadata: [
+                    "old": "\(previous.mode)", "new": "\(mode)", "source": "\(source.name)",
+                    "note": "first good value from the source",
+                ])
+            }
+            return nil
+        case .failure(let error):
+            var metadata: Logger.Metadata = [
+                "source": "\(source.name)", "reason": "\(error.reason)",
+            ]
+            if previous.isKnown {
+                metadata["kept"] = "\(previous.mode)"
+            } else {
+                metadata["using"] = "\(fallback)"
+                metadata["note"] = "no good value yet: using the fallback mode"
+            }
+            logger.error("mode_source_error", metadata: metadata)
+            return error
+        }
+    }
+}

@@ -1,0 +1,76 @@
+/// A mailbox, `local-part@domain`.
+///
+/// - SeeAlso: [RFC 5321 §4.1.2](https://www.rfc-editor.org/rfc/rfc5321#section-4.1.2)
+public struct Mailbox: Hashable, Sendable, CustomStringConvertible {
+    /// The part before the last `@`, as sent (a quoted string keeps its quotes).
+    public var localPart: String
+    /// The domain or address literal after the last `@`.
+    public var domain: String
+
+    public init(localPart: String, domain: String) {
+        self.localPart = localPart
+        self.domain = domain
+    }
+
+    public var description: String { "\(localPart)@\(domain)" }
+}
+
+/// The argument of `MAIL FROM:` — a mailbox, or the null path `<>` that
+/// bounces and other notifications use.
+///
+/// - SeeAlso: [RFC 5321 §4.1.1.2](https://www.rfc-editor.org/rfc/rfc5321#section-4.1.1.2)
+public enum ReversePath: Hashable, Sendable, CustomStringConvertible {
+    /// `MAIL FROM:<>`
+    case null
+    /// `MAIL FROM:<user@example.com>`
+    case mailbox(Mailbox)
+
+    public var description: String {
+        switch self {
+        case .null: return "<>"
+        case .mailbox(let mailbox): return "<\(mailbox)>"
+        }
+    }
+}
+
+/// The argument of `RCPT TO:` — a mailbox, or the bare `<Postmaster>` every
+/// server must accept.
+///
+/// - SeeAlso: [RFC 5321 §4.1.1.3](https://www.rfc-editor.org/rfc/rfc5321#section-4.1.1.3)
+public enum ForwardPath: Hashable, Sendable, CustomStringConvertible {
+    /// `RCPT TO:<Postmaster>`
+    case postmaster
+    /// `RCPT TO:<user@example.com>`
+    case mailbox(Mailbox)
+
+    public var description: String {
+        switch self {
+        case .postmaster: return "<Postmaster>"
+        case .mailbox(let mailbox): return "<\(mailbox)>"
+        }
+    }
+}
+
+/// The `BODY=` parameter of MAIL FROM.
+///
+/// - SeeAlso: [RFC 6152](https://www.rfc-editor.org/rfc/rfc6152)
+public enum BodyType: String, Hashable, Sendable {
+    case sevenBit = "7BIT"
+    case eightBitMIME = "8BITMIME"
+}
+
+/// An ESMTP parameter of MAIL FROM that sinkhole understands.
+///
+/// ```
+/// MAIL FROM:<a@example.com> SIZE=1024 BODY=8BITMIME SMTPUTF8
+/// ```
+public enum MailParameter: Hashable, Sendable {
+    /// `SIZE=<bytes>` — the client's estimate of the message size.
+    /// - SeeAlso: [RFC 1870](https://www.rfc-editor.org/rfc/rfc1870)
+    case size(Int)
+    /// `BODY=7BIT` or `BODY=8BITMIME`.
+    case body(BodyType)
+    /// `SMTPUTF8` — addresses and headers may be UTF-8.
+    /// - SeeAlso: [RFC 6531](https://www.rfc-editor.org/rfc/rfc6531)
+    case smtpUTF8
+}

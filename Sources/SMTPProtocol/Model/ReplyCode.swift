@@ -1,0 +1,46 @@
+/// A three-digit SMTP reply code.
+///
+/// The first digit says how the command went: `2` done, `3` go on, `4` try
+/// again later, `5` never.
+///
+/// - SeeAlso: [RFC 5321 §4.2](https://www.rfc-editor.org/rfc/rfc5321#section-4.2)
+public struct ReplyCode: Hashable, Sendable, CustomStringConvertible {
+    public let value: Int
+
+    /// Codes outside 200...599 are not SMTP replies; returns nil for them.
+    public init?(_ value: Int) {
+        guard (200...599).contains(value) else { return nil }
+        self.value = value
+    }
+
+    private init(unchecked value: Int) { self.value = value }
+
+    public var description: String { String(value) }
+
+    /// `2yz`: the command was accepted.
+    public var isPositive: Bool { value < 300 }
+    /// `4yz`: a transient failure; the client should retry.
+    public var isTransient: Bool { (400..<500).contains(value) }
+    /// `5yz`: a permanent failure.
+    public var isPermanent: Bool { value >= 500 }
+
+    public static let systemHelp = ReplyCode(unchecked: 214)
+    public static let serviceReady = ReplyCode(unchecked: 220)
+    public static let closing = ReplyCode(unchecked: 221)
+    public static let ok = ReplyCode(unchecked: 250)
+    public static let cannotVerify = ReplyCode(unchecked: 252)
+    public static let startMailInput = ReplyCode(unchecked: 354)
+    /// `421`: the server closes the connection after sending it (RFC 5321 §3.8).
+    public static let serviceNotAvailable = ReplyCode(unchecked: 421)
+    public static let mailboxBusy = ReplyCode(unchecked: 450)
+    public static let localError = ReplyCode(unchecked: 451)
+    public static let insufficientStorage = ReplyCode(unchecked: 452)
+    public static let syntaxError = ReplyCode(unchecked: 500)
+    public static let parameterSyntaxError = ReplyCode(unchecked: 501)
+    public static let notImplemented = ReplyCode(unchecked: 502)
+    public static let badSequence = ReplyCode(unchecked: 503)
+    public static let mailboxUnavailable = ReplyCode(unchecked: 550)
+    public static let exceededStorage = ReplyCode(unchecked: 552)
+    public static let transactionFailed = ReplyCode(unchecked: 554)
+    public static let parameterNotImplemented = ReplyCode(unchecked: 555)
+}

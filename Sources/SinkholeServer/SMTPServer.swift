@@ -1,0 +1,168 @@
+import Logging
+import ModeSources
+import NIOCore
+import NIOPosix
+import SMTPProtocol
+import ServiceLifecycle
+import SinkholePolicy
+import Synchronization
+
+/// The SMTP listener as a service: binds every `--listen` address, gives each
+/// connection the mode current when it was accepted, and on shutdown stops
+/// accepting, lets messages in DATA finish within the grace period, and
+/// answers everyone else `421 4.3.2 Shutting down`.
+public final class SMTPServer: Service, Sendable {
+    public let configuration: ServerConfiguration
+    private let modes: ModeProvider
+    private let policy: PolicyConfiguration
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let registry: ConnectionRegistry
+    private let listeners = Mutex<[any Channel]>([])
+
+    public init(
+        configuration: ServerConfiguration,
+        modes: ModeProvider,
+        policy: PolicyConfiguration,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.modes = modes
+        self.policy = policy
+        self.group = group
+        self.logger = logger
+        self.registry = ConnectionRegistry(limit: configuration.maxConnections)
+    }
+
+    /// Open connections now.
+    public var connectionCount: Int { registry.count }
+
+    /// Binds every listen address; on any failure closes what was bound and
+    /// throws. Returns the bound addresses (port 0 resolved).
+    @discardableResult
+    public func bind() async throws -> [SocketAddress] {
+        var bound: [any Channel] = []
+        do {
+            for address in configuration.listen {
+                bound.append(try await bootstrap().bind(host: address.host, port: address.port).get())
+            }
+        } catch {
+            for channel in bound { try? await channel.close() }
+            throw error
+        }
+        listeners.withLock { $0 = bound }
+        return bound.compactMap(\.localAddress)
+    }
+
+    public func run() async throws {
+        let channels = listeners.withLock { $0 }
+        precondition(!channels.isEmpty, "bind() before run()")
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                for channel in channels { try? await channel.closeFuture.get() }
+            } onGracefulShutdown: {
+                self.stopAccepting()
+            }
+        } onCancel: {
+            self.stopAccepting()
+            self.registry.closeAll()
+        }
+        await drain()
+    }
+
+    private func stopAccepting() {
+        let channels = listeners.withLock { $0 }
+        for channel in channels { channel.close(promise: nil) }
+        registry.beginShutdown()
+    }
+
+    /// Waits for open connections to finish, up to the grace period, then closes the rest.
+    private func drain() async {
+        let open = registry.count
+        guard open > 0 else { return }
+        logger.notice("draining", metadata: [
+            "connections": "\(open)", "grace_ms": "\(configuration.shutdownGracePeriod.milliseconds)",
+        ])
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await self.registry.waitUntilDrained(); return true }
+            group.addTask {
+                do { try await Task.sleep(for: self.configuration.shutdownGracePeriod) } catch { return true }
+                return false
+            }
+            if await group.next() == false {
+                logger.warning("grace_period_over", metadata: ["closing": "\(registry.count)"])
+                registry.closeAll()
+            }
+            group.cancelAll()
+        }
+    }
+
+    private func bootstrap() -> ServerBootstrap {
+        let configuration = configuration
+        let registry = registry
+        let modes = modes
+        let policy = policy
+        let logger = logger
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 4)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    var connectionLogger = logger
+                    let remote = channel.remoteAddress
+                    connectionLogger[metadataKey: "client"] = "\(remote.map(Self.describe) ?? "unknown")"
+                    let handlers = channel.pipeline.syncOperations
+                    guard registry.admit(channel) else {
+                        connectionLogger.notice("limit_exceeded", metadata: [
+                            "limit": "max_connections", "max": "\(configuration.maxConnections)",
+                        ])
+                        try handlers.addHandler(RefuseConnectionHandler())
+                        return
+                    }
+                    let mode = modes.current
+                    let decoder = SMTPFrameDecoder(lineLengthLimit: configuration.commandLineLengthLimit)
+                    try handlers.addHandler(IdleStateHandler(readTimeout: TimeAmount(configuration.idleTimeout)))
+                    try handlers.addHandler(ByteToMessageHandler(decoder))
+                    try handlers.addHandler(SMTPSessionHandler(
+                        decoder: decoder,
+                        configuration: configuration.session,
+                        policy: SessionPolicy(mode: mode, configuration: policy),
+                        clientIP: remote?.ipAddress,
+                        headerLogLimit: configuration.headerLogLimit,
+                        logger: connectionLogger
+                    ))
+                }
+            }
+    }
+
+    /// `127.0.0.1:2525`, `[::1]:2525`.
+    public static func describe(_ address: SocketAddress) -> String {
+        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+}
+
+/// Answers a connection over the limit `421 4.7.0 Too many connections` and closes it.
+final class RefuseConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func channelActive(context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: 48)
+        buffer.writeSMTPReply(.tooManyConnections)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

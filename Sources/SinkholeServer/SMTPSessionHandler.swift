@@ -1,0 +1,294 @@
+import Logging
+import ModeSources
+import NIOCore
+import SMTPProtocol
+import SinkholePolicy
+
+/// Runs one SMTP session on its event loop: parses each line, asks the state
+/// machine (and through it the policy) what to answer, writes the reply.
+///
+/// It never blocks and starts no tasks; replies are written as commands come
+/// and flushed once per read, so a pipelined batch is answered in one write.
+final class SMTPSessionHandler: ChannelInboundHandler {
+    typealias InboundIn = SMTPInboundPart
+    typealias OutboundOut = ByteBuffer
+
+    /// How a connection ended, for its log line.
+    enum Outcome: String {
+        case clientClosed = "client_closed"
+        case quit
+        case refused
+        case idleTimeout = "idle_timeout"
+        case shutdown
+        case error
+    }
+
+    private let decoder: SMTPFrameDecoder
+    private var session: SMTPSessionStateMachine
+    private var policy: SessionPolicy
+    private var logger: Logger
+    private let headerLogLimit: Int
+    private let started = ContinuousClock.now
+
+    // The message being received.
+    private var contentSize = 0
+    private var contentExceeded = false
+    private var headers: ByteBuffer?
+    private var headersComplete = false
+
+    // Figures for the connection's log line.
+    private var commands = 0
+    private var messages = 0
+    private var acceptedRecipients = 0
+    private var refusedRecipients = 0
+    private var lastReplyCode: Int?
+    private var outcome: Outcome?
+    private var closing = false
+    private var closeAfterMessage = false
+
+    init(
+        decoder: SMTPFrameDecoder,
+        configuration: SessionConfiguration,
+        policy: SessionPolicy,
+        clientIP: String?,
+        headerLogLimit: Int,
+        logger: Logger
+    ) {
+        self.decoder = decoder
+        self.session = SMTPSessionStateMachine(configuration: configuration, clientIP: clientIP)
+        self.policy = policy
+        self.headerLogLimit = headerLogLimit
+        self.logger = logger
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        perform(session.greeting(decider: &policy), context: context)
+        context.flush()
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        switch unwrapInboundIn(data) {
+        case .line(let line):
+            commands += 1
+            switch SMTPCommandParser.parse(line) {
+            case .success(let command):
+                let before = session.recipients.count
+                let action = session.receive(command, decider: &policy)
+                if case .rcpt = command { countRecipient(action, acceptedBefore: before) }
+                perform(action, context: context)
+            case .failure(let error):
+                perform(session.reject(error), context: context)
+            }
+        case .lineTooLong:
+            commands += 1
+            logger.notice("limit_exceeded", metadata: [
+                "limit": "command_line_length", "max": .stringConvertible(decoder.lineLengthLimit),
+            ])
+            perform(.reply(.lineTooLong), context: context)
+        case .content(let bytes):
+            receiveContent(bytes, context: context)
+        case .endOfContent:
+            finishMessage(context: context)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+        // A client that sends without reading its replies is not read from
+        // until they drain: what sinkhole holds for it stays bounded.
+        if !context.channel.isWritable {
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            guard !closing else { return }
+            logger.notice("limit_exceeded", metadata: ["limit": "idle_timeout"])
+            outcome = .idleTimeout
+            perform(.replyAndClose(.idleTimeout), context: context)
+        } else if event is ShutdownRequested {
+            guard !closing else { return }
+            if session.isReceivingData {
+                closeAfterMessage = true
+            } else {
+                outcome = .shutdown
+                perform(.replyAndClose(.shuttingDown), context: context)
+            }
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A reset after 221 (smtp-source closes that way) is a normal end.
+        if !closing {
+            logger.debug("connection_error", metadata: ["error": "\(error)"])
+            outcome = outcome ?? .error
+        }
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        session.close()
+        var metadata: Logger.Metadata = [
+            "mode": "\(policy.mode)",
+            "commands": .stringConvertible(commands),
+            "messages": .stringConvertible(messages),
+            "rcpt_accepted": .stringConvertible(acceptedRecipients),
+            "rcpt_refused": .stringConvertible(refusedRecipients),
+            "outcome": "\((outcome ?? .clientClosed).rawValue)",
+            "duration_ms": .stringConvertible((ContinuousClock.now - started).milliseconds),
+        ]
+        if let lastReplyCode { metadata["last_reply"] = .stringConvertible(lastReplyCode) }
+        if let decidedBy = policy.lastDecision { metadata["decided_by"] = "\(decidedBy)" }
+        logger.info("connection", metadata: metadata)
+        context.fireChannelInactive()
+    }
+
+    // MARK: - Replies
+
+    private func perform(_ action: SessionAction, context: ChannelHandlerContext) {
+        switch action {
+        case .reply(let reply):
+            write(reply, context: context)
+        case .startData(let reply):
+            write(reply, context: context)
+            contentSize = 0
+            contentExceeded = false
+            headers = nil
+            headersComplete = false
+            decoder.beginContent()
+        case .replyAndClose(let reply):
+            write(reply, context: context)
+            close(context: context, outcome: reply.code == .closing ? .quit : .refused)
+        case .none:
+            break
+        }
+    }
+
+    private func write(_ reply: SMTPReply, context: ChannelHandlerContext) {
+        lastReplyCode = reply.code.value
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        buffer.writeSMTPReply(reply)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private func close(context: ChannelHandlerContext, outcome: Outcome) {
+        closing = true
+        self.outcome = self.outcome ?? outcome
+        // Close once the reply is on the wire, not before.
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer())).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    private func countRecipient(_ action: SessionAction, acceptedBefore: Int) {
+        if session.recipients.count > acceptedBefore {
+            acceptedRecipients += 1
+        } else if case .none = action {
+        } else {
+            refusedRecipients += 1
+        }
+    }
+
+    // MARK: - Message content
+
+    private func receiveContent(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
+        let limit = session.configuration.maxMessageSize
+        contentSize += bytes.readableBytes
+        if contentSize > limit {
+            if !contentExceeded {
+                contentExceeded = true
+                headers = nil
+                logger.notice("limit_exceeded", metadata: ["limit": "message_size", "max": .stringConvertible(limit)])
+            }
+            return
+        }
+        if policy.mode.logsMessages && !headersComplete { captureHeaders(bytes, context: context) }
+    }
+
+    /// Keeps the header block, up to the cap, for the `message` log line.
+    private func captureHeaders(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
+        var captured = headers ?? context.channel.allocator.buffer(capacity: min(headerLogLimit, 4096))
+        let searchFrom = max(0, captured.readableBytes - 3)
+        let room = headerLogLimit - captured.readableBytes
+        if room > 0 {
+            var slice = bytes
+            if let part = slice.readSlice(length: min(room, slice.readableBytes)) {
+                captured.writeImmutableBuffer(part)
+            }
+        }
+        let view = captured.readableBytesView
+        let blankLine: [UInt8] = Array("\r\n\r\n".utf8)
+        let start = view.startIndex + searchFrom
+        if view.count >= 4, start <= view.endIndex - 4 {
+            for index in start...(view.endIndex - 4) where view[index] == 13 && view[index + 1] == 10
+                && view[index + 2] == 13 && view[index + 3] == 10 {
+                captured.moveWriterIndex(to: index - view.startIndex + captured.readerIndex + 2)
+                headersComplete = true
+                break
+            }
+        }
+        if view.starts(with: blankLine.suffix(2)) {
+            captured.clear()
+            headersComplete = true
+        }
+        if captured.readableBytes >= headerLogLimit { headersComplete = true }
+        headers = captured
+    }
+
+    private func finishMessage(context: ChannelHandlerContext) {
+        let queueID = QueueID.next()
+        // The envelope, read before the state machine closes the transaction.
+        let recipients = session.recipients
+        let sender = session.reversePath
+        let action = session.receiveEndOfData(
+            size: contentSize, exceededLimit: contentExceeded, queueID: queueID, decider: &policy
+        )
+        if case .reply(let reply) = action, reply.code.isPositive {
+            messages += 1
+            if policy.mode.logsMessages {
+                logMessage(queueID: queueID, sender: sender, recipients: recipients)
+            }
+        }
+        headers = nil
+        perform(action, context: context)
+        if closeAfterMessage && !closing {
+            outcome = .shutdown
+            perform(.replyAndClose(.shuttingDown), context: context)
+        }
+    }
+
+    private func logMessage(queueID: String, sender: ReversePath?, recipients: [ForwardPath]) {
+        let headerText = headers.map { String(decoding: $0.readableBytesView, as: UTF8.self) } ?? ""
+        var metadata: Logger.Metadata = [
+            "helo": "\(session.heloName ?? "")",
+            "mail_from": "\(sender?.description ?? "")",
+            "rcpt": .array(recipients.map { .string($0.description) }),
+            "size": .stringConvertible(contentSize),
+            "queue_id": "\(queueID)",
+            "headers": "\(headerText)",
+        ]
+        if (headers?.readableBytes ?? 0) >= headerLogLimit { metadata["headers_truncated"] = "true" }
+        logger.info("message", metadata: metadata)
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,219 @@
+import Foundation
+import Logging
+import SMTPProtocol
+import SinkholePolicy
+import SinkholeServer
+import Yams
+
+/// A setting that could not be used, said in one line with where it came from.
+struct SettingsError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Where a setting's value comes from, highest precedence first: flags, then
+/// `SINKHOLE_<NAME>` environment variables, then the config file, then defaults.
+struct SettingLayers {
+    /// Values given as flags, by option name (`max-message-size`).
+    var flags: [String: [String]]
+    var environment: [String: String]
+    /// Values from the config file, by option name.
+    var file: [String: [String]]
+    var fileName: String?
+
+    static func environmentName(_ key: String) -> String {
+        "SINKHOLE_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
+    }
+
+    /// The values for `key` and a description of their origin.
+    func lookup(_ key: String) -> (values: [String], origin: String)? {
+        if let values = flags[key], !values.isEmpty { return (values, "--\(key)") }
+        let variable = Self.environmentName(key)
+        if let value = environment[variable] {
+            // A list in the environment is comma-separated.
+            return (value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }, variable)
+        }
+        if let values = file[key] { return (values, "\(key) in \(fileName ?? "the config file")") }
+        return nil
+    }
+
+    func string(_ key: String) -> (value: String, origin: String)? {
+        guard let (values, origin) = lookup(key), let last = values.last else { return nil }
+        return (last, origin)
+    }
+
+    func value<T>(_ key: String, default fallback: T, _ parse: (String) -> T?, expected: String) throws -> T {
+        guard let (text, origin) = string(key) else { return fallback }
+        guard let value = parse(text) else {
+            throw SettingsError(description: "invalid \(origin) \"\(text)\": expected \(expected)")
+        }
+        return value
+    }
+
+    /// Reads a YAML or JSON config file (YAML is a superset of JSON) whose keys
+    /// are the option names: `mode: accept`, `max-message-size: 10M`, `listen: [...]`.
+    static func readFile(_ path: String, knownKeys: Set<String>) throws -> [String: [String]] {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw SettingsError(description: "cannot read config file \(path): \((error as NSError).localizedDescription)")
+        }
+        let document: Any?
+        do {
+            document = try Yams.load(yaml: text)
+        } catch {
+            throw SettingsError(description: "config file \(path) is not valid YAML or JSON: \(error)")
+        }
+        guard let document else { return [:] }
+        guard let mapping = document as? [String: Any] else {
+            throw SettingsError(description: "config file \(path) must be a mapping of option names to values")
+        }
+        var values: [String: [String]] = [:]
+        for (rawKey, rawValue) in mapping {
+            let key = rawKey.replacingOccurrences(of: "_", with: "-").lowercased()
+            guard knownKeys.contains(key) else {
+                throw SettingsError(description: "config file \(path): unknown setting \"\(rawKey)\"")
+            }
+            if let list = rawValue as? [Any] {
+                values[key] = list.map { "\($0)" }
+            } else if rawValue is [String: Any] {
+                throw SettingsError(description: "config file \(path): \"\(rawKey)\" must be a value or a list")
+            } else {
+                values[key] = ["\(rawValue)"]
+            }
+        }
+        return values
+    }
+}
+
+enum Parse {
+    /// `30`, `0.5`, `500ms`, `30s`, `5m`, `2h`.
+    static func duration(_ text: String) -> Duration? {
+        let text = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        var number = text
+        var scale = 1.0
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            number = String(text.dropLast(suffix.count))
+            scale = factor
+            break
+        }
+        guard let value = Double(number), value.isFinite, value >= 0, value * scale <= 365 * 86400 else { return nil }
+        return .milliseconds(Int64((value * scale * 1000).rounded()))
+    }
+
+    /// `1048576`, `64K`, `25M`, `1G` (binary multiples; `KiB`, `MB` also read).
+    static func size(_ text: String) -> Int? {
+        var text = text.trimmingCharacters(in: .whitespaces).uppercased()
+        for suffix in ["IB", "B"] where text.hasSuffix(suffix) && text.count > suffix.count {
+            text.removeLast(suffix.count)
+            break
+        }
+        let multipliers: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        var multiplier = 1
+        if let last = text.last, let factor = multipliers[last] {
+            multiplier = factor
+            text.removeLast()
+        }
+        guard !text.isEmpty, text.allSatisfy(\.isNumber), let value = Int(text),
+              value <= Int.max / multiplier else { return nil }
+        return value * multiplier
+    }
+
+    static func positive(_ text: String) -> Int? {
+        guard let value = Int(text.trimmingCharacters(in: .whitespaces)), value > 0 else { return nil }
+        return value
+    }
+}
+
+/// Everything sinkhole runs with, resolved from the layers.
+struct Settings {
+    var listen: [ListenAddress]
+    var hostname: String
+    var mode: (text: String, origin: String)?
+    var modeFile: String?
+    var modeCacheTTL: Duration
+    var replies: ModeReplies
+    var greylistWindow: Duration
+    var greylistMaxEntries: Int
+    var maxLineLength: Int
+    var maxMessageSize: Int
+    var maxRecipients: Int
+    var maxConnections: Int
+    var idleTimeout: Duration
+    var shutdownGrace: Duration
+    var headerLogLimit: Int
+    var logFormat: LogFormat
+    var logLevel: Logger.Level
+
+    init(_ layers: SettingLayers, defaultHostname: String) throws {
+        listen = []
+        if let (values, origin) = layers.lookup("listen") {
+            for value in values {
+                guard let address = ListenAddress(parsing: value) else {
+                    throw SettingsError(description: "invalid \(origin) \"\(value)\": expected HOST:PORT, such as 127.0.0.1:2525 or [::1]:2525")
+                }
+                listen.append(address)
+            }
+        }
+        if listen.isEmpty { listen = [ListenAddress(host: "127.0.0.1", port: 2525)] }
+
+        hostname = try layers.value("hostname", default: defaultHostname, { text in
+            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            return !trimmed.isEmpty && trimmed.utf8.count <= 255 && !trimmed.contains(where: { $0 == " " || $0.isNewline })
+                ? trimmed : nil
+        }, expected: "a host name without spaces")
+
+        if let mode = layers.string("mode") {
+            guard Mode(parsing: mode.value) != nil else {
+                throw SettingsError(description: "invalid \(mode.origin) \"\(mode.value)\": expected one of \(Mode.names)")
+            }
+            self.mode = (mode.value, mode.origin)
+        }
+        modeFile = layers.string("mode-file")?.value
+        modeCacheTTL = try layers.value("mode-cache-ttl", default: .seconds(30), Parse.duration,
+                                        expected: "a duration such as 30, 30s or 500ms")
+        guard modeCacheTTL > .zero else {
+            throw SettingsError(description: "invalid mode-cache-ttl: must be more than 0")
+        }
+
+        func reply(_ key: String, _ fallback: SMTPReply) throws -> SMTPReply {
+            try layers.value(key, default: fallback, SMTPReply.init(operatorText:),
+                             expected: "a reply such as \"451 4.7.1 Greylisted\"")
+        }
+        replies = ModeReplies(
+            deferReply: try reply("defer-reply", .deferDefault),
+            bounceReply: try reply("bounce-reply", .bounceDefault),
+            acceptReply: try reply("accept-reply", .recipientOK),
+            greylistReply: try reply("greylist-reply", .greylistDefault)
+        )
+        if let problem = replies.validationError() { throw SettingsError(description: "invalid reply: \(problem)") }
+
+        greylistWindow = try layers.value("greylist-window", default: .seconds(1800), Parse.duration,
+                                          expected: "a duration such as 1800, 30m or 2h")
+        greylistMaxEntries = try layers.value("greylist-max-entries", default: 100_000, Parse.positive,
+                                              expected: "a whole number above 0")
+        maxLineLength = try layers.value("max-line-length", default: SMTPDefaults.commandLineLengthLimit, Parse.size,
+                                         expected: "a number of bytes")
+        guard maxLineLength >= 512 else {
+            throw SettingsError(description: "invalid max-line-length \(maxLineLength): RFC 5321 requires at least 512")
+        }
+        maxMessageSize = try layers.value("max-message-size", default: SMTPDefaults.maxMessageSize, Parse.size,
+                                          expected: "a size such as 26214400, 64K or 25M")
+        maxRecipients = try layers.value("max-recipients", default: SMTPDefaults.maxRecipients, Parse.positive,
+                                         expected: "a whole number above 0")
+        maxConnections = try layers.value("max-connections", default: SMTPDefaults.maxConnections, Parse.positive,
+                                          expected: "a whole number above 0")
+        idleTimeout = try layers.value("idle-timeout", default: .seconds(SMTPDefaults.idleTimeoutSeconds), Parse.duration,
+                                       expected: "a duration such as 300, 300s or 5m")
+        guard idleTimeout > .zero else { throw SettingsError(description: "invalid idle-timeout: must be more than 0") }
+        shutdownGrace = try layers.value("shutdown-grace", default: .seconds(10), Parse.duration,
+                                         expected: "a duration such as 10 or 10s")
+        headerLogLimit = try layers.value("header-log-limit", default: 64 * 1024, Parse.size,
+                                          expected: "a size such as 65536 or 64K")
+        logFormat = try layers.value("log-format", default: .json, { LogFormat(rawValue: $0.lowercased()) },
+                                     expected: "json or text")
+        logLevel = try layers.value("log-level", default: .info, { Logger.Level(rawValue: $0.lowercased()) },
+                                    expected: "trace, debug, info, notice, warning, error or critical")
+    }
+}

@@ -1,0 +1,251 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ModeSources
+import NIOCore
+import SMTPProtocol
+import ServiceLifecycle
+import SinkholePolicy
+import SinkholeServer
+
+@main
+struct Sinkhole: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sinkhole",
+        abstract: "An SMTP server that misbehaves on purpose: defer, bounce, accept or greylist on demand.",
+        discussion: """
+        Every option has an environment variable SINKHOLE_<NAME> (--max-message-size is \
+        SINKHOLE_MAX_MESSAGE_SIZE; lists are comma-separated) and a key of the same name in the \
+        config file. Precedence: flags, then environment, then config file, then defaults.
+
+        Modes: defer (421 4.3.2 at RCPT TO, then close), bounce (550 5.1.1), accept (250, body \
+        discarded), accept-log (accept, and one JSON log line per message with envelope and \
+        headers), greylist (421 to an unseen client IP, accept its retry within the window).
+
+        Durations take a unit: 500ms, 30s, 5m, 2h (a bare number is seconds). Sizes take K, M or G.
+        """
+    )
+
+    @Option(name: .customLong("config"), help: ArgumentHelp(
+        "YAML or JSON config file whose keys are the option names. (env: SINKHOLE_CONFIG)",
+        valueName: "path"))
+    var config: String?
+
+    @Option(name: .customLong("listen"), help: ArgumentHelp(
+        "Address to listen on; repeat for more. Port 0 picks a free port. (default: 127.0.0.1:2525)",
+        valueName: "host:port"))
+    var listen: [String] = []
+
+    @Option(name: .customLong("hostname"), help: ArgumentHelp(
+        "Name in the greeting and the EHLO reply. (default: the system host name)", valueName: "name"))
+    var hostname: String?
+
+    @Option(name: .customLong("mode"), help: ArgumentHelp(
+        "Fixed mode: defer, bounce, accept, accept-log or greylist. (default: defer)", valueName: "mode"))
+    var mode: String?
+
+    @Option(name: .customLong("mode-file"), help: ArgumentHelp(
+        "File holding the mode's name, re-read every TTL; editing it switches the mode. Takes precedence over --mode.",
+        valueName: "path"))
+    var modeFile: String?
+
+    @Option(name: .customLong("mode-cache-ttl"), help: ArgumentHelp(
+        "How long a mode read from its source is used before it is read again. (default: 30s)",
+        valueName: "duration"))
+    var modeCacheTTL: String?
+
+    @Option(name: .customLong("defer-reply"), help: ArgumentHelp(
+        "defer mode's reply to RCPT TO, a 4xx. (default: \"421 4.3.2 Service temporarily unavailable\")",
+        valueName: "reply"))
+    var deferReply: String?
+
+    @Option(name: .customLong("bounce-reply"), help: ArgumentHelp(
+        "bounce mode's reply to RCPT TO, a 5xx. (default: \"550 5.1.1 User unknown\")", valueName: "reply"))
+    var bounceReply: String?
+
+    @Option(name: .customLong("accept-reply"), help: ArgumentHelp(
+        "accept modes' reply to RCPT TO, a 2xx. (default: \"250 2.1.5 OK\")", valueName: "reply"))
+    var acceptReply: String?
+
+    @Option(name: .customLong("greylist-reply"), help: ArgumentHelp(
+        "greylist mode's reply to an unseen client, a 4xx. (default: \"421 4.3.2 Greylisted, try again later\")",
+        valueName: "reply"))
+    var greylistReply: String?
+
+    @Option(name: .customLong("greylist-window"), help: ArgumentHelp(
+        "How long a greylisted client's retry is let through after its last attempt. (default: 30m)",
+        valueName: "duration"))
+    var greylistWindow: String?
+
+    @Option(name: .customLong("greylist-max-entries"), help: ArgumentHelp(
+        "Most client IPs the greylist remembers; the least recently seen is forgotten first. (default: 100000)",
+        valueName: "n"))
+    var greylistMaxEntries: String?
+
+    @Option(name: .customLong("max-line-length"), help: ArgumentHelp(
+        "Longest command line in bytes; longer ones get 500 5.5.6. (default: 2048)", valueName: "bytes"))
+    var maxLineLength: String?
+
+    @Option(name: .customLong("max-message-size"), help: ArgumentHelp(
+        "Largest message, advertised as SIZE; larger ones get 552 5.3.4. (default: 25M)", valueName: "size"))
+    var maxMessageSize: String?
+
+    @Option(name: .customLong("max-recipients"), help: ArgumentHelp(
+        "Most recipients per message; the next gets 452 4.5.3. (default: 1000)", valueName: "n"))
+    var maxRecipients: String?
+
+    @Option(name: .customLong("max-connections"), help: ArgumentHelp(
+        "Most connections at once; the next gets 421 4.7.0 and is closed. (default: 10000)", valueName: "n"))
+    var maxConnections: String?
+
+    @Option(name: .customLong("idle-timeout"), help: ArgumentHelp(
+        "How long a client may stay silent before 421 4.4.2 Idle timeout. (default: 300s)", valueName: "duration"))
+    var idleTimeout: String?
+
+    @Option(name: .customLong("shutdown-grace"), help: ArgumentHelp(
+        "On SIGTERM/SIGINT, how long messages in DATA may take to finish. (default: 10s)", valueName: "duration"))
+    var shutdownGrace: String?
+
+    @Option(name: .customLong("header-log-limit"), help: ArgumentHelp(
+        "Most header bytes an accept-log message line carries. (default: 64K)", valueName: "size"))
+    var headerLogLimit: String?
+
+    @Option(name: .customLong("log-format"), help: ArgumentHelp(
+        "json (one object a line) or text (for people). (default: json)", valueName: "format"))
+    var logFormat: String?
+
+    @Option(name: .customLong("log-level"), help: ArgumentHelp(
+        "trace, debug, info, notice, warning, error or critical. (default: info)", valueName: "level"))
+    var logLevel: String?
+
+    /// Every option's name, which is also its config-file key.
+    var flagValues: [String: [String]] {
+        var values: [String: [String]] = ["listen": listen]
+        let single: [(String, String?)] = [
+            ("hostname", hostname), ("mode", mode), ("mode-file", modeFile), ("mode-cache-ttl", modeCacheTTL),
+            ("defer-reply", deferReply), ("bounce-reply", bounceReply), ("accept-reply", acceptReply),
+            ("greylist-reply", greylistReply), ("greylist-window", greylistWindow),
+            ("greylist-max-entries", greylistMaxEntries), ("max-line-length", maxLineLength),
+            ("max-message-size", maxMessageSize), ("max-recipients", maxRecipients),
+            ("max-connections", maxConnections), ("idle-timeout", idleTimeout), ("shutdown-grace", shutdownGrace),
+            ("header-log-limit", headerLogLimit), ("log-format", logFormat), ("log-level", logLevel),
+        ]
+        for (key, value) in single { values[key] = value.map { [$0] } ?? [] }
+        return values
+    }
+
+    func run() async throws {
+        let settings: Settings
+        do {
+            settings = try resolveSettings()
+        } catch {
+            fail("\(error)", code: 2)
+        }
+
+        LoggingSystem.bootstrap { _ in SinkholeLogHandler(format: settings.logFormat, level: settings.logLevel) }
+        let logger = Logger(label: "sinkhole")
+        defer { LogWriter.shared.flush() }
+
+        // The mode: a file if one is named, else the --mode/SINKHOLE_MODE/config value, else defer.
+        let source: any ModeSource
+        if let path = settings.modeFile {
+            source = FileModeSource(path: path)
+        } else if let mode = settings.mode {
+            source = mode.origin == "SINKHOLE_MODE"
+                ? EnvironmentModeSource(variable: "SINKHOLE_MODE") as any ModeSource
+                : StaticModeSource(mode.text)
+        } else {
+            source = StaticModeSource(Mode.defer.rawValue)
+        }
+        let modes = ModeProvider(source: source, ttl: settings.modeCacheTTL, logger: logger)
+        if let error = await modes.refresh() {
+            // A mode file that cannot be read at start is a configuration mistake.
+            LogWriter.shared.flush()
+            fail("mode source \(source.name): \(error.reason)", code: 2)
+        }
+
+        let server = SMTPServer(
+            configuration: ServerConfiguration(
+                listen: settings.listen,
+                session: SessionConfiguration(
+                    hostname: settings.hostname,
+                    maxRecipients: settings.maxRecipients,
+                    maxMessageSize: settings.maxMessageSize
+                ),
+                commandLineLengthLimit: settings.maxLineLength,
+                maxConnections: settings.maxConnections,
+                idleTimeout: settings.idleTimeout,
+                shutdownGracePeriod: settings.shutdownGrace,
+                headerLogLimit: settings.headerLogLimit
+            ),
+            modes: modes,
+            policy: PolicyConfiguration(
+                replies: settings.replies,
+                greylist: GreylistTable(window: settings.greylistWindow, capacity: settings.greylistMaxEntries)
+            ),
+            logger: logger
+        )
+        do {
+            let addresses = try await server.bind()
+            for address in addresses {
+                logger.info("listening", metadata: [
+                    "address": "\(SMTPServer.describe(address))",
+                    "hostname": "\(settings.hostname)",
+                    "mode": "\(modes.current)",
+                    "mode_source": "\(source.name)",
+                ])
+            }
+        } catch {
+            LogWriter.shared.flush()
+            fail("cannot listen on \(settings.listen.map(\.description).joined(separator: ", ")): \(Self.describe(error))", code: 1)
+        }
+
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [
+                .init(service: server),
+                .init(service: ModeRefresher(provider: modes), successTerminationBehavior: .ignore),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger.quiet()
+        ))
+        try await group.run()
+        logger.info("stopped")
+    }
+
+    private func resolveSettings() throws -> Settings {
+        let environment = ProcessInfo.processInfo.environment
+        var layers = SettingLayers(flags: flagValues, environment: environment, file: [:])
+        let configPath = config ?? environment["SINKHOLE_CONFIG"]
+        if let configPath {
+            layers.file = try SettingLayers.readFile(configPath, knownKeys: Set(flagValues.keys))
+            layers.fileName = configPath
+        }
+        return try Settings(layers, defaultHostname: Self.systemHostname())
+    }
+
+    private static func systemHostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "sinkhole" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "sinkhole" : name
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
+        return "\(error)"
+    }
+
+    private func fail(_ reason: String, code: Int32) -> Never {
+        FileHandle.standardError.write(Data("sinkhole: error: \(reason)\n".utf8))
+        Foundation.exit(code)
+    }
+}
+
+extension Logger {
+    /// This logger at `warning` and above: the service group's own chatter stays out.
+    func quiet() -> Logger {
+        var copy = self
+        copy.logLevel = max(copy.logLevel, .warning)
+        return copy
+    }
+}
