@@ -31,11 +31,14 @@ public enum Mode: String, CaseIterable, Hashable, Sendable, CustomStringConverti
 }
 
 extension StringProtocol {
+    /// Trims by Unicode scalar: `"\r\n"` is one `Character`, so a
+    /// Character set of CR and LF would not match it.
     func trimmingCharacters(in set: String) -> String {
-        let characters = Set(set)
-        guard let start = firstIndex(where: { !characters.contains($0) }),
-              let end = lastIndex(where: { !characters.contains($0) })
+        let scalars = Set(set.unicodeScalars)
+        let view = unicodeScalars
+        guard let start = view.firstIndex(where: { !scalars.contains($0) }),
+              let end = view.lastIndex(where: { !scalars.contains($0) })
         else { return "" }
-        return String(self[start...end])
+        return String(String.UnicodeScalarView(view[start...end]))
     }
 }

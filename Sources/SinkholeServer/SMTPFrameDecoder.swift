@@ -105,7 +105,8 @@ public final class SMTPFrameDecoder: ByteToMessageDecoder {
         let searchEnd = view.startIndex + min(view.count, lineLengthLimit + 2)
         guard let newline = view[view.startIndex..<searchEnd].firstIndex(of: UInt8(ascii: "\n")) else {
             if view.count > lineLengthLimit + 1 {
-                buffer.moveReaderIndex(to: buffer.writerIndex)
+                // Drop only what was searched: the newline (and the next command) may follow.
+                buffer.moveReaderIndex(to: searchEnd)
                 state = .discardingLine
                 context.fireChannelRead(wrapInboundOut(.lineTooLong))
                 return .continue

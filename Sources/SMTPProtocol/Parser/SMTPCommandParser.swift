@@ -125,6 +125,7 @@ public enum SMTPCommandParser {
     // rcpt = "RCPT TO:" ( "<Postmaster@" Domain ">" / "<Postmaster>" / Forward-path ) [SP Rcpt-parameters] CRLF
     private static func parseRcpt(_ argument: Substring) throws(SMTPParseError) -> SMTPCommand {
         guard let rest = dropKeyword("TO:", from: argument) else { throw SMTPParseError(.rcptSyntax) }
+        guard !rest.isEmpty else { throw SMTPParseError(.badRecipientAddress) }
         let (path, parameterText) = try splitPath(rest, syntaxError: .rcptSyntax)
         if let keyword = parameterText.split(separator: " ").first {
             throw SMTPParseError(.unsupportedParameter(keyword.prefix { $0 != "=" }.uppercased()))
