@@ -230,20 +230,27 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 captured.writeImmutableBuffer(part)
             }
         }
+        // The header block ends at the first empty line: LF then LF, or LF then
+        // CR LF (bare LF line ends are common enough to honour, and a body
+        // must never be logged). A message that starts with an empty line has none.
         let view = captured.readableBytesView
-        let blankLine: [UInt8] = Array("\r\n\r\n".utf8)
-        let start = view.startIndex + searchFrom
-        if view.count >= 4, start <= view.endIndex - 4 {
-            for index in start...(view.endIndex - 4) where view[index] == 13 && view[index + 1] == 10
-                && view[index + 2] == 13 && view[index + 3] == 10 {
-                captured.moveWriterIndex(to: index - view.startIndex + captured.readerIndex + 2)
-                headersComplete = true
-                break
-            }
-        }
-        if view.starts(with: blankLine.suffix(2)) {
+        if view.first == UInt8(ascii: "\n") || view.starts(with: [13, 10]) {
             captured.clear()
             headersComplete = true
+        } else {
+            var index = view.startIndex + searchFrom
+            while index < view.endIndex {
+                if view[index] == 10 {
+                    let next = index + 1
+                    if next < view.endIndex && (view[next] == 10
+                        || (view[next] == 13 && next + 1 < view.endIndex && view[next + 1] == 10)) {
+                        captured.moveWriterIndex(to: captured.readerIndex + (index + 1 - view.startIndex))
+                        headersComplete = true
+                        break
+                    }
+                }
+                index += 1
+            }
         }
         if captured.readableBytes >= headerLogLimit { headersComplete = true }
         headers = captured

@@ -62,7 +62,10 @@ struct SettingLayers {
         do {
             document = try Yams.load(yaml: text)
         } catch {
-            throw SettingsError(description: "config file \(path) is not valid YAML or JSON: \(error)")
+            // Yams' message spans lines (the source line and a caret): keep it to one.
+            let reason = "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty && $0 != "^" }.joined(separator: " ")
+            throw SettingsError(description: "config file \(path) is not valid YAML or JSON: \(reason)")
         }
         guard let document else { return [:] }
         guard let mapping = document as? [String: Any] else {

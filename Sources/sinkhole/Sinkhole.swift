@@ -185,6 +185,19 @@ struct Sinkhole: AsyncParsableCommand {
             ),
             logger: logger
         )
+        // The group exists, and SIGTERM/SIGINT are caught, before `listening` is
+        // logged: a signal sent the moment sinkhole says it listens (as ECS or a
+        // test may do) is a graceful shutdown, not death by the default action.
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [
+                .init(service: server),
+                .init(service: ModeRefresher(provider: modes), successTerminationBehavior: .ignore),
+            ],
+            gracefulShutdownSignals: [],
+            logger: logger.quiet()
+        ))
+        let signalSources = Self.catchShutdownSignals { Task { await group.triggerGracefulShutdown() } }
+        defer { signalSources.forEach { $0.cancel() } }
         do {
             let addresses = try await server.bind()
             for address in addresses {
@@ -200,14 +213,6 @@ struct Sinkhole: AsyncParsableCommand {
             fail("cannot listen on \(settings.listen.map(\.description).joined(separator: ", ")): \(Self.describe(error))", code: 1)
         }
 
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [
-                .init(service: server),
-                .init(service: ModeRefresher(provider: modes), successTerminationBehavior: .ignore),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger.quiet()
-        ))
         try await group.run()
         logger.info("stopped")
     }
@@ -221,6 +226,17 @@ struct Sinkhole: AsyncParsableCommand {
             layers.fileName = configPath
         }
         return try Settings(layers, defaultHostname: Self.systemHostname())
+    }
+
+    /// Ignores SIGTERM and SIGINT's default action and calls `shutdown` when one arrives.
+    private static func catchShutdownSignals(_ shutdown: @escaping @Sendable () -> Void) -> [any DispatchSourceSignal] {
+        [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler(handler: shutdown)
+            source.resume()
+            return source
+        }
     }
 
     private static func systemHostname() -> String {
