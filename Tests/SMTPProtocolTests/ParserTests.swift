@@ -1,0 +1,120 @@
+import NIOCore
+import Testing
+@testable import SMTPProtocol
+
+@Suite("Command parser")
+struct ParserTests {
+    static let alice = Mailbox(localPart: "alice", domain: "example.com")
+
+    static let valid: [(String, SMTPCommand)] = [
+        ("HELO client.example", .helo(domain: "client.example")),
+        ("helo client.example", .helo(domain: "client.example")),
+        ("EHLO [192.0.2.1]", .ehlo(domain: "[192.0.2.1]")),
+        ("EhLo   spaced.example  ", .ehlo(domain: "spaced.example")),
+        ("MAIL FROM:<alice@example.com>", .mail(from: .mailbox(alice), parameters: [])),
+        ("mail from:<alice@example.com>", .mail(from: .mailbox(alice), parameters: [])),
+        ("MAIL FROM: <alice@example.com>", .mail(from: .mailbox(alice), parameters: [])),
+        ("MAIL FROM:alice@example.com", .mail(from: .mailbox(alice), parameters: [])),
+        ("MAIL FROM:<>", .mail(from: .null, parameters: [])),
+        ("MAIL FROM:<> SIZE=1024", .mail(from: .null, parameters: [.size(1024)])),
+        ("MAIL FROM:<alice@example.com> SIZE=10 BODY=8BITMIME SMTPUTF8",
+         .mail(from: .mailbox(alice), parameters: [.size(10), .body(.eightBitMIME), .smtpUTF8])),
+        ("MAIL FROM:<alice@example.com> body=7bit", .mail(from: .mailbox(alice), parameters: [.body(.sevenBit)])),
+        ("MAIL FROM:<@relay.example:alice@example.com>", .mail(from: .mailbox(alice), parameters: [])),
+        ("MAIL FROM:<\"a b>c\"@example.com>",
+         .mail(from: .mailbox(Mailbox(localPart: "\"a b>c\"", domain: "example.com")), parameters: [])),
+        ("MAIL FROM:<ünïcode@exämple.com> SMTPUTF8",
+         .mail(from: .mailbox(Mailbox(localPart: "ünïcode", domain: "exämple.com")), parameters: [.smtpUTF8])),
+        ("RCPT TO:<alice@example.com>", .rcpt(to: .mailbox(alice))),
+        ("RCPT TO:<Postmaster>", .rcpt(to: .postmaster)),
+        ("rcpt to:<postmaster>", .rcpt(to: .postmaster)),
+        ("RCPT TO:<alice@[192.0.2.1]>", .rcpt(to: .mailbox(Mailbox(localPart: "alice", domain: "[192.0.2.1]")))),
+        ("DATA", .data),
+        ("data", .data),
+        ("RSET", .rset),
+        ("NOOP", .noop),
+        ("NOOP anything at all", .noop),
+        ("QUIT", .quit),
+        ("VRFY alice", .vrfy("alice")),
+        ("HELP", .help),
+        ("HELP MAIL", .help),
+        ("STARTTLS", .notImplemented(verb: "STARTTLS")),
+        ("AUTH PLAIN AGFsaWNl", .notImplemented(verb: "AUTH")),
+        ("BDAT 100 LAST", .notImplemented(verb: "BDAT")),
+    ]
+
+    @Test("Valid commands parse", arguments: valid)
+    func parsesValid(line: String, expected: SMTPCommand) throws {
+        #expect(try SMTPCommandParser.parse(line).get() == expected)
+        #expect(try SMTPCommandParser.parse(ByteBuffer(string: line)).get() == expected)
+    }
+
+    static let invalid: [(String, SMTPReply)] = [
+        ("", .commandUnrecognized),
+        ("FOO", .commandUnrecognized),
+        ("MAILFROM:<a@b.c>", .commandUnrecognized),
+        ("VERYLONGVERBTHATISNOTSMTP", .commandUnrecognized),
+        ("HELO", .heloSyntax),
+        ("EHLO   ", .ehloSyntax),
+        ("MAIL", .mailSyntax),
+        ("MAIL TO:<a@b.c>", .mailSyntax),
+        ("MAIL FROM:<a@b.c", .mailSyntax),
+        ("MAIL FROM:bad<", .mailSyntax),
+        ("MAIL FROM:<a@b.c>junk", .mailSyntax),
+        ("MAIL FROM:<a<b@c.d>", .mailSyntax),
+        ("MAIL FROM:<nodomain>", .badSenderAddress),
+        ("MAIL FROM:<a@>", .badSenderAddress),
+        ("MAIL FROM:<@b.c>", .badSenderAddress),
+        ("MAIL FROM:<a..b@c.d>", .badSenderAddress),
+        ("MAIL FROM:<a@b..c>", .badSenderAddress),
+        ("MAIL FROM:<a@b.c> SIZE=abc", .badParameterValue("SIZE")),
+        ("MAIL FROM:<a@b.c> SIZE=", .badParameterValue("SIZE")),
+        ("MAIL FROM:<a@b.c> BODY=BINARYMIME", .badParameterValue("BODY")),
+        ("MAIL FROM:<a@b.c> SMTPUTF8=yes", .badParameterValue("SMTPUTF8")),
+        ("MAIL FROM:<a@b.c> SIZE=1 SIZE=2", .duplicateParameter("SIZE")),
+        ("MAIL FROM:<a@b.c> RET=FULL", .unsupportedParameter("RET")),
+        ("RCPT", .rcptSyntax),
+        ("RCPT TO:", .badRecipientAddress),
+        ("RCPT TO:<>", .badRecipientAddress),
+        ("RCPT TO:<alice>", .badRecipientAddress),
+        ("RCPT TO:<a@b.c> NOTIFY=NEVER", .unsupportedParameter("NOTIFY")),
+        ("DATA now", .noParameters("DATA")),
+        ("RSET x", .noParameters("RSET")),
+        ("QUIT now", .noParameters("QUIT")),
+        ("VRFY", .vrfySyntax),
+        ("NOOP \u{0}", .invalidCharacters),
+        ("HELO a\u{1B}b", .invalidCharacters),
+    ]
+
+    @Test("Malformed commands give the precise reply", arguments: invalid)
+    func rejectsInvalid(line: String, expected: SMTPReply) {
+        #expect(SMTPCommandParser.parse(line) == .failure(SMTPParseError(expected)))
+    }
+
+    @Test("Invalid UTF-8 and NUL bytes → 500 5.5.2")
+    func rejectsBadBytes() {
+        var buffer = ByteBuffer(string: "HELO ")
+        buffer.writeBytes([0xC3, 0x28])
+        #expect(SMTPCommandParser.parse(buffer) == .failure(SMTPParseError(.invalidCharacters)))
+        #expect(SMTPCommandParser.parse(ByteBuffer(bytes: [0x4E, 0x4F, 0x00, 0x50]))
+            == .failure(SMTPParseError(.invalidCharacters)))
+    }
+
+    @Test("A SIZE beyond Int.max is clamped, not a crash")
+    func hugeSize() throws {
+        let command = try SMTPCommandParser.parse("MAIL FROM:<> SIZE=99999999999999999999").get()
+        #expect(command == .mail(from: .null, parameters: [.size(Int.max)]))
+    }
+
+    @Test("A path over 256 octets → 501")
+    func longPath() {
+        let local = String(repeating: "a", count: 250)
+        #expect(SMTPCommandParser.parse("RCPT TO:<\(local)@example.com>") == .failure(SMTPParseError(.rcptSyntax)))
+    }
+
+    @Test("80k without a newline does not crash the parser")
+    func stress() {
+        let line = "MAIL FROM:<" + String(repeating: "x", count: 80_000)
+        #expect(SMTPCommandParser.parse(line) == .failure(SMTPParseError(.mailSyntax)))
+    }
+}

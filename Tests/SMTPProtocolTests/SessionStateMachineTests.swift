@@ -1,0 +1,157 @@
+import Testing
+@testable import SMTPProtocol
+
+/// A decider that answers RCPT with a fixed reply, and records what it was asked.
+struct ScriptedDecider: SMTPDecider {
+    var rcptReply: SMTPReply?
+    var endOfDataReply: SMTPReply?
+    var events: [SMTPEvent] = []
+
+    mutating func decide(_ event: SMTPEvent, _ session: SessionSnapshot) -> SMTPDecision {
+        events.append(event)
+        switch event {
+        case .rcpt: return rcptReply.map(SMTPDecision.reply) ?? .proceed
+        case .endOfData: return endOfDataReply.map(SMTPDecision.reply) ?? .proceed
+        default: return .proceed
+        }
+    }
+}
+
+@Suite("Session state machine")
+struct SessionStateMachineTests {
+    let config = SessionConfiguration(hostname: "sinkhole.test", maxRecipients: 2, maxMessageSize: 100)
+    let alice = ForwardPath.mailbox(Mailbox(localPart: "alice", domain: "example.com"))
+
+    func session() -> SMTPSessionStateMachine { SMTPSessionStateMachine(configuration: config, clientIP: "192.0.2.1") }
+
+    @Test("Greeting is 220 with the hostname")
+    func greeting() {
+        var machine = session()
+        var decider = AcceptAllDecider()
+        #expect(machine.greeting(decider: &decider) == .reply(.greeting(hostname: "sinkhole.test")))
+    }
+
+    @Test("Cannot send MAIL before HELO")
+    func mailBeforeHelo() {
+        var machine = session()
+        var decider = AcceptAllDecider()
+        #expect(machine.receive(.mail(from: .null, parameters: []), decider: &decider) == .reply(.sendHeloFirst))
+    }
+
+    @Test("Cannot send RCPT before MAIL, nor DATA before RCPT")
+    func ordering() {
+        var machine = session()
+        var decider = AcceptAllDecider()
+        _ = machine.receive(.helo(domain: "c"), decider: &decider)
+        #expect(machine.receive(.rcpt(to: alice), decider: &decider) == .reply(.needMail))
+        #expect(machine.receive(.data, decider: &decider) == .reply(.needMail))
+        _ = machine.receive(.mail(from: .null, parameters: []), decider: &decider)
+        #expect(machine.receive(.data, decider: &decider) == .reply(.needRecipient))
+        #expect(machine.receive(.mail(from: .null, parameters: []), decider: &decider) == .reply(.nestedMail))
+    }
+
+    @Test("A whole transaction, then a second one")
+    func transaction() {
+        var machine = session()
+        var decider = AcceptAllDecider()
+        #expect(machine.receive(.ehlo(domain: "c"), decider: &decider)
+            == .reply(.ehlo(hostname: "sinkhole.test", extensions: config.extensions)))
+        #expect(machine.receive(.mail(from: .null, parameters: [.size(10)]), decider: &decider) == .reply(.senderOK))
+        #expect(machine.receive(.rcpt(to: alice), decider: &decider) == .reply(.recipientOK))
+        #expect(machine.receive(.data, decider: &decider) == .startData(.startMailInput))
+        #expect(machine.isReceivingData)
+        #expect(machine.receiveEndOfData(size: 10, exceededLimit: false, queueID: "Q1", decider: &decider)
+            == .reply(.queued(id: "Q1")))
+        #expect(!machine.isReceivingData)
+        #expect(machine.recipients.isEmpty)
+        #expect(machine.receive(.mail(from: .null, parameters: []), decider: &decider) == .reply(.senderOK))
+    }
+
+    @Test("RSET clears the transaction but keeps HELO")
+    func rset() {
+        var machine = session()
+        var decider = AcceptAllDecider()
+        _ = machine.receive(.helo(domain: "c"), decider: &decider)
+        _ = machine.receive(.mail(from: .null, parameters: []), decider: &decider)
+        #expect(machine.receive(.rset, decider: &decider) == .reply(.ok))
+        #expect(machine.receive(.rcpt(to: alice), decider: &decider) == .reply(.needMail))
+        #expect(machine.receive(.mail(from: .null, parameters: []), decider: &decider) == .reply(.senderOK))
+    }
+
+    @Test("A 421 from the policy closes the session")
+    func policy421() {
+        var machine = session()
+        var decider = ScriptedDecider(rcptReply: .deferDefault)
+        _ = machine.receive(.helo(domain: "c"), decider: &decider)
+        _ = machine.receive(.mail(from: .null, parameters: []), decider: &decider)
+        #expect(machine.receive(.rcpt(to: alice), decider: &decider) == .replyAndClose(.deferDefault))
+        #expect(machine.isClosed)
+        #expect(machine.receive(.noop, decider: &decider) == .none)
+    }
+
+    @Test("Refused recipients: DATA → 554 No valid recipients, session continues")
+    func bounce() {
+        var machine = session()
+        var decider = ScriptedDecider(rcptReply: .bounceDefault)
+        _ = machine.receive(.helo(domain: "c"), decider: &decider)
+        _ = machine.receive(.mail(from: .null, parameters: []), decider: &decider)
+        #expect(machine.receive(.rcpt(to: alice), decider: &decider) == .reply(.bounceDefault))
+        #expect(machine.receive(.data, decider: &decider) == .reply(.noValidRecipients))
+        #expect(machine.receive(.noop, decider: &decider) == .reply(.ok))
+    }
+
+    @Test("Recipients past the limit → 452 4.5.3, without asking the policy")
+    func tooManyRecipients() {
+        var machine = session()
+        var decider = ScriptedDecider()
+        _ = machine.receive(.helo(domain: "c"), decider: &decider)
+        _ = machine.receive(.mail(from: .null, parameters: []), decider: &decider)
+        #expect(machine.receive(.rcpt(to: alice), decider: &decider) == .reply(.recipientOK))
+        #expect(machine.receive(.rcpt(to: .postmaster), decider: &decider) == .reply(.recipientOK))
+        #expect(machine.receive(.rcpt(to: alice), decider: &decider) == .reply(.tooManyRecipients))
+        #expect(decider.events.count == 2)
+        #expect(machine.recipients.count == 2)
+    }
+
+    @Test("SIZE over the limit at MAIL → 552 5.3.4")
+    func declaredSize() {
+        var machine = session()
+        var decider = AcceptAllDecider()
+        _ = machine.receive(.helo(domain: "c"), decider: &decider)
+        #expect(machine.receive(.mail(from: .null, parameters: [.size(101)]), decider: &decider) == .reply(.messageTooBig))
+        #expect(machine.receive(.mail(from: .null, parameters: [.size(100)]), decider: &decider) == .reply(.senderOK))
+    }
+
+    @Test("Content over the limit → 552 5.3.4 at the end, and the session goes on")
+    func contentTooBig() {
+        var machine = session()
+        var decider = AcceptAllDecider()
+        _ = machine.receive(.helo(domain: "c"), decider: &decider)
+        _ = machine.receive(.mail(from: .null, parameters: []), decider: &decider)
+        _ = machine.receive(.rcpt(to: alice), decider: &decider)
+        _ = machine.receive(.data, decider: &decider)
+        #expect(machine.receiveEndOfData(size: 101, exceededLimit: true, queueID: "Q", decider: &decider)
+            == .reply(.messageTooBig))
+        #expect(machine.receive(.mail(from: .null, parameters: []), decider: &decider) == .reply(.senderOK))
+    }
+
+    @Test("QUIT → 221 and close; VRFY 252; HELP 214; STARTTLS 502")
+    func miscellany() {
+        var machine = session()
+        var decider = AcceptAllDecider()
+        #expect(machine.receive(.vrfy("x"), decider: &decider) == .reply(.cannotVerify))
+        #expect(machine.receive(.help, decider: &decider) == .reply(.help))
+        #expect(machine.receive(.notImplemented(verb: "STARTTLS"), decider: &decider) == .reply(.commandNotImplemented))
+        #expect(machine.receive(.quit, decider: &decider) == .replyAndClose(.bye))
+        #expect(machine.isClosed)
+    }
+
+    @Test("A parse error leaves the state unchanged")
+    func parseError() {
+        var machine = session()
+        var decider = AcceptAllDecider()
+        _ = machine.receive(.helo(domain: "c"), decider: &decider)
+        #expect(machine.reject(SMTPParseError(.mailSyntax)) == .reply(.mailSyntax))
+        #expect(machine.receive(.mail(from: .null, parameters: []), decider: &decider) == .reply(.senderOK))
+    }
+}

@@ -1,0 +1,233 @@
+import Logging
+import ModeSources
+import NIOCore
+import NIOEmbedded
+import SMTPProtocol
+import SinkholePolicy
+import Synchronization
+import Testing
+@testable import SinkholeServer
+
+/// Collects log events so tests can assert on them.
+final class LogRecorder: Sendable {
+    struct Entry: Sendable { var event: String; var metadata: Logger.Metadata }
+    private let entries = Mutex<[Entry]>([])
+    func events(_ name: String) -> [Entry] { entries.withLock { $0 }.filter { $0.event == name } }
+    var logger: Logger { Logger(label: "test") { _ in Handler(recorder: self) } }
+
+    struct Handler: LogHandler {
+        let recorder: LogRecorder
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+            recorder.entries.withLock { $0.append(Entry(event: event.message.description, metadata: merged)) }
+        }
+    }
+}
+
+/// A session handler on an EmbeddedChannel: write what the client says, read what sinkhole answers.
+final class SessionHarness {
+    let channel = EmbeddedChannel()
+    let log = LogRecorder()
+
+    init(mode: Mode, maxMessageSize: Int = 1024, headerLogLimit: Int = 64, policy: PolicyConfiguration = PolicyConfiguration()) throws {
+        let decoder = SMTPFrameDecoder(lineLengthLimit: 100)
+        let handler = SMTPSessionHandler(
+            decoder: decoder,
+            configuration: SessionConfiguration(hostname: "sinkhole.test", maxRecipients: 5, maxMessageSize: maxMessageSize),
+            policy: SessionPolicy(mode: mode, configuration: policy),
+            clientIP: "192.0.2.1",
+            headerLogLimit: headerLogLimit,
+            logger: log.logger
+        )
+        try channel.pipeline.syncOperations.addHandlers([ByteToMessageHandler(decoder), handler])
+        try channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 4321)).wait()
+    }
+
+    /// Sends `text` as one TCP segment and returns everything written back.
+    func send(_ text: String) throws -> String {
+        try channel.writeInbound(ByteBuffer(string: text))
+        return try output()
+    }
+
+    /// Runs what the embedded loop has pending (the close queued behind the
+    /// last reply) and says whether the channel is closed. Never blocks.
+    func isClosed() -> Bool {
+        channel.embeddedEventLoop.run()
+        return !channel.isActive
+    }
+
+    func output() throws -> String {
+        var text = ""
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) { text += String(buffer: buffer) }
+        return text
+    }
+}
+
+@Suite("Session handler")
+struct SessionHandlerTests {
+    @Test("Greeting, then EHLO with the extensions")
+    func greeting() throws {
+        let session = try SessionHarness(mode: .accept)
+        #expect(try session.output() == "220 sinkhole.test ESMTP sinkhole\r\n")
+        #expect(try session.send("EHLO client\r\n") == """
+            250-sinkhole.test\r
+            250-PIPELINING\r
+            250-SIZE 1024\r
+            250-8BITMIME\r
+            250-ENHANCEDSTATUSCODES\r
+            250 SMTPUTF8\r
+
+            """)
+    }
+
+    @Test("A pipelined batch is answered in order, and content follows the 354")
+    func pipelining() throws {
+        let session = try SessionHarness(mode: .accept)
+        _ = try session.send("EHLO c\r\n")
+        #expect(try session.send("MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nRCPT TO:<g@h.i>\r\nDATA\r\n")
+            == "250 2.1.0 OK\r\n250 2.1.5 OK\r\n250 2.1.5 OK\r\n354 End data with <CR><LF>.<CR><LF>\r\n")
+        let reply = try session.send("Subject: x\r\n\r\nNOOP\r\n.\r\nMAIL FROM:<>\r\nQUIT\r\n")
+        #expect(reply.hasPrefix("250 2.0.0 OK queued as "))
+        #expect(reply.hasSuffix("\r\n250 2.1.0 OK\r\n221 2.0.0 Bye\r\n"))
+        #expect(session.isClosed())
+    }
+
+    @Test("defer: RCPT → 421 and the connection closes; one connection log line")
+    func deferMode() throws {
+        let session = try SessionHarness(mode: .defer)
+        _ = try session.send("HELO c\r\nMAIL FROM:<>\r\n")
+        #expect(try session.send("RCPT TO:<x@sinkhole.test>\r\nRCPT TO:<y@sinkhole.test>\r\n")
+            == "421 4.3.2 Service temporarily unavailable\r\n")
+        #expect(session.isClosed())
+        let lines = session.log.events("connection")
+        #expect(lines.count == 1)
+        #expect(lines.first?.metadata["outcome"] == "refused")
+        #expect(lines.first?.metadata["decided_by"] == "mode")
+        #expect(lines.first?.metadata["mode"] == "defer")
+    }
+
+    @Test("bounce: 550, then 554 at DATA, and the session continues")
+    func bounce() throws {
+        let session = try SessionHarness(mode: .bounce)
+        _ = try session.send("HELO c\r\nMAIL FROM:<>\r\n")
+        #expect(try session.send("RCPT TO:<x@y.z>\r\nDATA\r\nNOOP\r\n")
+            == "550 5.1.1 User unknown\r\n554 5.5.1 No valid recipients\r\n250 2.0.0 OK\r\n")
+        #expect(session.channel.isActive)
+    }
+
+    @Test("accept-log: one message line with envelope and headers, never the body")
+    func acceptLog() throws {
+        let session = try SessionHarness(mode: .acceptLog, headerLogLimit: 1024)
+        _ = try session.send("EHLO client.test\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n")
+        let reply = try session.send("Subject: hello\r\nX-Test: 1\r\n\r\nSECRET-BODY-MARKER\r\n.\r\n")
+        let message = try #require(session.log.events("message").first)
+        #expect(reply == "250 2.0.0 OK queued as \(message.metadata["queue_id"]?.description ?? "?")\r\n")
+        #expect(message.metadata["headers"] == "Subject: hello\r\nX-Test: 1\r\n")
+        #expect(message.metadata["mail_from"] == "<a@b.c>")
+        #expect(message.metadata["rcpt"] == .array(["<d@e.f>"]))
+        #expect(message.metadata["helo"] == "client.test")
+        #expect(message.metadata["size"]?.description == "\("Subject: hello\r\nX-Test: 1\r\n\r\nSECRET-BODY-MARKER\r\n".utf8.count)")
+        #expect(!"\(message.metadata)".contains("SECRET-BODY-MARKER"))
+    }
+
+    @Test("accept-log: the header block is capped")
+    func headerCap() throws {
+        let session = try SessionHarness(mode: .acceptLog, maxMessageSize: 100_000, headerLogLimit: 64)
+        _ = try session.send("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n")
+        _ = try session.send("X-Long: " + String(repeating: "h", count: 500) + "\r\n\r\nbody\r\n.\r\n")
+        let message = try #require(session.log.events("message").first)
+        #expect(message.metadata["headers"]?.description.utf8.count == 64)
+        #expect(message.metadata["headers_truncated"] == "true")
+    }
+
+    @Test("A message over the limit → 552 after the dot; the session stays in sync")
+    func tooBig() throws {
+        let session = try SessionHarness(mode: .accept, maxMessageSize: 10)
+        _ = try session.send("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n")
+        #expect(try session.send(String(repeating: "z", count: 50) + "\r\n") == "")
+        #expect(try session.send(".\r\nMAIL FROM:<>\r\n")
+            == "552 5.3.4 Message size exceeds fixed limit\r\n250 2.1.0 OK\r\n")
+        #expect(session.log.events("limit_exceeded").first?.metadata["limit"] == "message_size")
+    }
+
+    @Test("An over-long line → 500 5.5.6, then the next command is answered")
+    func longLine() throws {
+        let session = try SessionHarness(mode: .accept)
+        #expect(try session.send("NOOP " + String(repeating: "x", count: 300) + "\r\nNOOP\r\n")
+            == "220 sinkhole.test ESMTP sinkhole\r\n500 5.5.6 Line too long\r\n250 2.0.0 OK\r\n")
+    }
+
+    @Test("Garbage bytes get 500 5.5.2, and the session goes on")
+    func garbage() throws {
+        let session = try SessionHarness(mode: .accept)
+        _ = try session.output()
+        var bytes = ByteBuffer(bytes: [0x16, 0x03, 0x01, 0x00, 0xA5, 0x01, 0x00, 0xFF, 0xFE])
+        bytes.writeString("\r\nGET / HTTP/1.1\r\nNOOP\r\n")
+        try session.channel.writeInbound(bytes)
+        #expect(try session.output()
+            == "500 5.5.2 Invalid characters in command\r\n500 5.5.2 Command not recognized\r\n250 2.0.0 OK\r\n")
+    }
+
+    @Test("Shutdown: an idle session gets 421 4.3.2 Shutting down")
+    func shutdownIdle() throws {
+        let session = try SessionHarness(mode: .accept)
+        _ = try session.send("EHLO c\r\n")
+        session.channel.pipeline.fireUserInboundEventTriggered(ShutdownRequested())
+        #expect(try session.output() == "421 4.3.2 Shutting down\r\n")
+        #expect(session.isClosed())
+    }
+
+    @Test("Shutdown: a session in DATA finishes its message, then gets 421")
+    func shutdownInData() throws {
+        let session = try SessionHarness(mode: .accept)
+        _ = try session.send("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n")
+        session.channel.pipeline.fireUserInboundEventTriggered(ShutdownRequested())
+        #expect(try session.output() == "")
+        let reply = try session.send("hi\r\n.\r\n")
+        #expect(reply.hasPrefix("250 2.0.0 OK queued as "))
+        #expect(reply.hasSuffix("\r\n421 4.3.2 Shutting down\r\n"))
+        #expect(session.isClosed())
+    }
+
+    @Test("Idle timeout → 421 4.4.2")
+    func idle() throws {
+        let session = try SessionHarness(mode: .accept)
+        _ = try session.output()
+        session.channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.read)
+        #expect(try session.output() == "421 4.4.2 Idle timeout\r\n")
+        #expect(session.isClosed())
+        #expect(session.log.events("connection").first?.metadata["outcome"] == "idle_timeout")
+    }
+
+    @Test("Bytes after QUIT are ignored")
+    func afterQuit() throws {
+        let session = try SessionHarness(mode: .accept)
+        _ = try session.output()
+        #expect(try session.send("QUIT\r\nNOOP\r\nNOOP\r\n") == "221 2.0.0 Bye\r\n")
+    }
+}
+
+@Suite("Listen addresses")
+struct ListenAddressTests {
+    @Test("Parse", arguments: [
+        ("127.0.0.1:2525", ListenAddress(host: "127.0.0.1", port: 2525)),
+        ("0.0.0.0:25", ListenAddress(host: "0.0.0.0", port: 25)),
+        ("[::1]:2525", ListenAddress(host: "::1", port: 2525)),
+        ("localhost:0", ListenAddress(host: "localhost", port: 0)),
+    ])
+    func parse(text: String, expected: ListenAddress) {
+        #expect(ListenAddress(parsing: text) == expected)
+        #expect(ListenAddress(parsing: expected.description) == expected)
+    }
+
+    @Test("Refuse", arguments: ["", "2525", "127.0.0.1", "127.0.0.1:", ":25", "1.2.3.4:70000", "::1:25", "[::1]25"])
+    func refuse(text: String) {
+        #expect(ListenAddress(parsing: text) == nil)
+    }
+}

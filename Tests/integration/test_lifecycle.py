@@ -1,0 +1,198 @@
+"""Graceful shutdown, configuration errors and configuration precedence."""
+
+import socket
+import time
+
+import pytest
+
+from conftest import HOSTNAME, QUEUE_ID, run_sinkhole
+
+SHUTTING_DOWN = (421, b"4.3.2 Shutting down")
+
+
+def raw_session(server):
+    client = server.raw()
+    assert client.reply1() == (220, f"{HOSTNAME} ESMTP sinkhole".encode())
+    client.send(b"EHLO client.test\r\n")
+    assert client.reply()[0] == 250
+    return client
+
+
+def test_sigterm_lets_data_finish_and_tells_idle_sessions_421(sinkhole):
+    server = sinkhole("--mode", "accept", "--shutdown-grace", "5s")
+    in_data = raw_session(server)
+    in_data.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@sinkhole.test>\r\nDATA\r\n")
+    assert [in_data.reply1()[0] for _ in range(3)] == [250, 250, 354]
+    in_data.send(b"Subject: during shutdown\r\n\r\nfirst half\r\n")
+    idle = raw_session(server)
+
+    server.terminate()
+    signalled = time.monotonic()
+    assert idle.reply1() == SHUTTING_DOWN
+    assert idle.at_eof()
+
+    # No new connections once shutdown began.
+    deadline = time.monotonic() + 3
+    refused = False
+    while not refused and time.monotonic() < deadline:
+        try:
+            probe = socket.create_connection((server.host, server.port), timeout=2)
+        except ConnectionRefusedError:
+            refused = True
+        else:
+            probe.close()
+            time.sleep(0.05)
+    assert refused, "still accepting connections after SIGTERM"
+
+    # The message in DATA finishes normally, then that session is closed too.
+    in_data.send(b"second half\r\n.\r\n")
+    code, text = in_data.reply1()
+    assert code == 250 and QUEUE_ID.match(text), (code, text)
+    assert in_data.reply1() == SHUTTING_DOWN
+    assert in_data.at_eof()
+
+    assert server.wait(timeout=10) == 0
+    assert time.monotonic() - signalled < 5
+    server.wait_for_log(lambda e: e["event"] == "stopped")
+    outcomes = sorted(e["outcome"] for e in server.logs(lambda e: e["event"] == "connection"))
+    assert outcomes == ["shutdown", "shutdown"]
+
+
+def test_sigterm_closes_an_unfinished_message_after_the_grace_period(sinkhole):
+    server = sinkhole("--mode", "accept", "--shutdown-grace", "1s")
+    stuck = raw_session(server)
+    stuck.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@sinkhole.test>\r\nDATA\r\n")
+    assert [stuck.reply1()[0] for _ in range(3)] == [250, 250, 354]
+    stuck.send(b"Subject: never finished\r\n\r\n")
+
+    server.terminate()
+    signalled = time.monotonic()
+    assert server.wait(timeout=10) == 0
+    assert 0.8 <= time.monotonic() - signalled < 6
+    assert stuck.replies_until_eof() == []
+    server.wait_for_log(lambda e: e["event"] == "grace_period_over")
+
+
+def test_sigterm_right_after_listening_exits_zero(sinkhole):
+    """Once `listening` is logged, SIGTERM is a graceful stop, not a kill."""
+    server = sinkhole()
+    server.terminate()
+    assert server.wait(timeout=10) == 0
+    assert server.stderr_lines == []
+
+
+def test_listen_is_repeatable(sinkhole):
+    server = sinkhole("--mode", "accept", "--listen", "127.0.0.1:0")
+    addresses = [e["address"] for e in server.wait_for_logs(lambda e: e["event"] == "listening", 2)]
+    assert len(set(addresses)) == 2
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            assert sock.recv(100).startswith(f"220 {HOSTNAME} ESMTP sinkhole".encode())
+
+
+# -- bad configuration ------------------------------------------------------
+
+
+def assert_one_line_error(result, *fragments: str) -> str:
+    assert result.returncode != 0, result
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("sinkhole: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def test_unknown_mode_is_an_error():
+    result = run_sinkhole("--listen", "127.0.0.1:0", "--mode", "nonsense")
+    assert_one_line_error(result, "nonsense", "defer, bounce, accept, accept-log, greylist")
+
+
+def test_unknown_mode_in_the_environment_is_an_error():
+    result = run_sinkhole("--listen", "127.0.0.1:0", env={"SINKHOLE_MODE": "nonsense"})
+    assert_one_line_error(result, "SINKHOLE_MODE", "nonsense")
+
+
+def test_port_in_use_is_an_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_sinkhole("--listen", f"127.0.0.1:{port}", "--mode", "accept")
+    assert_one_line_error(result, f"127.0.0.1:{port}", "in use")
+
+
+@pytest.mark.parametrize("flag, value, shown", [
+    ("--max-message-size", "abc", "abc"),
+    ("--max-line-length", "100", "max-line-length"),
+    ("--idle-timeout", "soon", "soon"),
+    ("--listen", "nowhere", "nowhere"),
+    ("--greylist-reply", "250 OK", "greylist"),
+])
+def test_bad_flag_values_are_errors(flag, value, shown):
+    args = ["--listen", "127.0.0.1:0"] if flag != "--listen" else []
+    result = run_sinkhole(*args, flag, value)
+    assert_one_line_error(result, shown)
+
+
+def test_unreadable_config_file_is_an_error(tmp_path):
+    missing = tmp_path / "missing.yaml"
+    result = run_sinkhole("--listen", "127.0.0.1:0", "--config", str(missing))
+    assert_one_line_error(result, str(missing))
+
+    result = run_sinkhole("--listen", "127.0.0.1:0", "--config", str(tmp_path))  # a directory
+    assert_one_line_error(result, str(tmp_path))
+
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("mood: accept\n")
+    assert_one_line_error(run_sinkhole("--listen", "127.0.0.1:0", "--config", str(unknown)), "mood")
+
+
+def test_invalid_yaml_config_is_a_one_line_error(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("mode: [unclosed\n")
+    assert_one_line_error(run_sinkhole("--listen", "127.0.0.1:0", "--config", str(broken)), str(broken))
+
+
+# -- precedence -------------------------------------------------------------
+
+
+def rcpt_reply(server) -> tuple[int, bytes]:
+    client = server.smtp()
+    client.ehlo()
+    client.mail("a@example.com")
+    reply = client.rcpt("b@sinkhole.test")
+    client.close()
+    return reply
+
+
+def test_configuration_precedence_flags_over_environment_over_file(sinkhole, tmp_path):
+    config = tmp_path / "sinkhole.yaml"
+    config.write_text("mode: bounce\nmax-recipients: 5\n")
+
+    from_file = sinkhole("--config", str(config))
+    assert rcpt_reply(from_file) == (550, b"5.1.1 User unknown")
+
+    from_env = sinkhole("--config", str(config), env={"SINKHOLE_MODE": "accept"})
+    assert rcpt_reply(from_env) == (250, b"2.1.5 OK")
+    assert from_env.listening["mode_source"] == "env:SINKHOLE_MODE"
+
+    from_flag = sinkhole("--config", str(config), "--mode", "defer", env={"SINKHOLE_MODE": "accept"})
+    assert rcpt_reply(from_flag) == (421, b"4.3.2 Service temporarily unavailable")
+
+    # The config file named by the environment works the same way.
+    via_env_config = sinkhole(env={"SINKHOLE_CONFIG": str(config)})
+    assert rcpt_reply(via_env_config) == (550, b"5.1.1 User unknown")
+
+
+def test_json_config_file(sinkhole, tmp_path):
+    config = tmp_path / "sinkhole.json"
+    config.write_text('{"mode": "accept", "max-message-size": "2K"}')
+    server = sinkhole("--config", str(config))
+    client = server.smtp()
+    client.ehlo()
+    assert client.esmtp_features["size"] == "2048"
+    client.mail("a@example.com")
+    assert client.rcpt("b@sinkhole.test") == (250, b"2.1.5 OK")
+    client.quit()

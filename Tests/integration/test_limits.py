@@ -1,0 +1,85 @@
+"""Connection limit and idle timeout."""
+
+import time
+
+from conftest import HOSTNAME
+
+GREETING = (220, f"{HOSTNAME} ESMTP sinkhole".encode())
+OK = (250, b"2.0.0 OK")
+
+
+def test_max_connections_refuses_the_next_one_until_one_closes(sinkhole):
+    server = sinkhole("--mode", "accept", "--max-connections", "3")
+    held = [server.raw() for _ in range(3)]
+    for client in held:
+        assert client.reply1() == GREETING
+
+    fourth = server.raw()
+    assert fourth.reply1() == (421, b"4.7.0 Too many connections")
+    assert fourth.at_eof()
+    limit = server.wait_for_log(lambda e: e["event"] == "limit_exceeded")
+    assert limit["limit"] == "max_connections"
+    assert limit["client"] == f"127.0.0.1:{fourth.client_port}"
+
+    # The three admitted are unaffected.
+    for client in held:
+        assert client.command(b"NOOP") == OK
+
+    assert held[0].command(b"QUIT") == (221, b"2.0.0 Bye")
+    assert held[0].at_eof()
+    server.connection_log(held[0].client_port)
+
+    # The slot is given back once the server has closed that connection.
+    deadline = time.monotonic() + 5
+    while True:
+        client = server.raw()
+        reply = client.reply1()
+        if reply == GREETING or time.monotonic() > deadline:
+            break
+        client.close()
+    assert reply == GREETING
+    assert client.command(b"NOOP") == OK
+    # ...and that one is the third again: the next is refused.
+    extra = server.raw()
+    assert extra.reply1() == (421, b"4.7.0 Too many connections")
+
+
+def test_idle_timeout_sends_421_and_closes(sinkhole):
+    server = sinkhole("--mode", "accept", "--idle-timeout", "1s")
+    client = server.raw()
+    assert client.reply1() == GREETING
+    client.send(b"EHLO client.test\r\n")
+    assert client.reply()[0] == 250
+    silent_since = time.monotonic()
+    assert client.reply1() == (421, b"4.4.2 Idle timeout")
+    waited = time.monotonic() - silent_since
+    assert client.at_eof()
+    assert 0.8 <= waited < 5, waited
+    connection = server.connection_log(client.client_port)
+    assert connection["outcome"] == "idle_timeout"
+    assert connection["last_reply"] == 421
+
+
+def test_idle_timeout_is_per_command(sinkhole):
+    """A client that keeps talking is not cut off, however long the session."""
+    server = sinkhole("--mode", "accept", "--idle-timeout", "1s")
+    client = server.raw()
+    assert client.reply1() == GREETING
+    started = time.monotonic()
+    while time.monotonic() - started < 2.5:
+        time.sleep(0.4)  # silence shorter than the timeout: this is what is tested
+        assert client.command(b"NOOP") == OK
+    assert client.command(b"QUIT") == (221, b"2.0.0 Bye")
+
+
+def test_idle_timeout_applies_inside_data(sinkhole):
+    server = sinkhole("--mode", "accept", "--idle-timeout", "1s")
+    client = server.raw()
+    client.reply1()
+    client.send(b"EHLO client.test\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")
+    client.reply()
+    assert [client.reply1()[0] for _ in range(3)] == [250, 250, 354]
+    client.send(b"Subject: stalled\r\n\r\nhalf a message")
+    assert client.reply1() == (421, b"4.4.2 Idle timeout")
+    assert client.at_eof()
+    assert server.connection_log(client.client_port)["outcome"] == "idle_timeout"
