@@ -1,3 +1,5 @@
+import SMTPProtocol
+
 /// How sinkhole answers mail. The decision is taken at `RCPT TO`.
 ///
 /// | mode | RCPT TO | DATA / end of data |
@@ -17,8 +19,7 @@ public enum Mode: String, CaseIterable, Hashable, Sendable, CustomStringConverti
     /// Parses a mode name case-insensitively, ignoring surrounding white space
     /// (a file saved with a trailing newline, an SSM value typed with a space).
     public init?(parsing text: some StringProtocol) {
-        let trimmed = text.trimmingCharacters(in: " \t\r\n")
-        self.init(rawValue: trimmed.lowercased())
+        self.init(rawValue: text.trimmingSMTPWhitespace().lowercased())
     }
 
     public var description: String { rawValue }
@@ -28,17 +29,4 @@ public enum Mode: String, CaseIterable, Hashable, Sendable, CustomStringConverti
 
     /// The names, for error messages: `defer, bounce, accept, accept-log, greylist`.
     public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
-}
-
-extension StringProtocol {
-    /// Trims by Unicode scalar: `"\r\n"` is one `Character`, so a
-    /// Character set of CR and LF would not match it.
-    func trimmingCharacters(in set: String) -> String {
-        let scalars = Set(set.unicodeScalars)
-        let view = unicodeScalars
-        guard let start = view.firstIndex(where: { !scalars.contains($0) }),
-              let end = view.lastIndex(where: { !scalars.contains($0) })
-        else { return "" }
-        return String(String.UnicodeScalarView(view[start...end]))
-    }
 }

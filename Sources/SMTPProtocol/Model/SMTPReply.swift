@@ -79,7 +79,8 @@ extension SMTPReply {
 }
 
 extension StringProtocol {
-    func trimmingSMTPWhitespace() -> SubSequence {
+    /// Drops spaces, tabs, CR and LF at both ends (shared with the policy's mode names).
+    package func trimmingSMTPWhitespace() -> SubSequence {
         // "\r\n" is a single Character, so it is named too.
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" || $0 == "\r\n" }
         guard let start = firstIndex(where: { !isSpace($0) }),
