@@ -41,6 +41,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // libcurl, through typed wrappers around its variadic setopt/getinfo.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        // The mode from AWS SSM Parameter Store: HTTP over libcurl (SigV4 signed
+        // by libcurl), the credential chain, AWS error answers.
+        .target(
+            name: "SinkholeAWS",
+            dependencies: [
+                "CCurl",
+                "ModeSources",
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The NIO shell: framing decoder, session handler, listeners.
         .target(
             name: "SinkholeServer",
@@ -60,6 +77,7 @@ let package = Package(
             name: "sinkhole",
             dependencies: [
                 "SinkholeServer",
+                "SinkholeAWS",
                 "ModeSources",
                 "SinkholePolicy",
                 "SMTPProtocol",
@@ -83,6 +101,17 @@ let package = Package(
         .testTarget(
             name: "ModeSourcesTests",
             dependencies: ["ModeSources", "SinkholePolicy", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AWSTests",
+            dependencies: [
+                "SinkholeAWS",
+                "ModeSources",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -30,6 +30,7 @@ public final class ModeProvider: Sendable {
 
     private struct State: Sendable {
         var snapshot: Snapshot
+        var lastFailure: ModeSourceError?
         var inFlight = false
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
@@ -91,7 +92,7 @@ public final class ModeProvider: Sendable {
                 }
                 if !waiting { continuation.resume() }
             }
-            return state.withLock { $0.snapshot.lastError.map(ModeSourceError.init) }
+            return state.withLock { $0.lastFailure }
         }
 
         let result: Result<Mode, ModeSourceError>
@@ -124,9 +125,11 @@ public final class ModeProvider: Sendable {
                 state.snapshot.mode = mode
                 state.snapshot.isKnown = true
                 state.snapshot.lastError = nil
+                state.lastFailure = nil
             case .failure(let error):
                 state.snapshot.errors += 1
                 state.snapshot.lastError = error.reason
+                state.lastFailure = error
             }
             state.inFlight = false
             let waiters = state.waiters
@@ -152,6 +155,8 @@ public final class ModeProvider: Sendable {
             var metadata: Logger.Metadata = [
                 "source": "\(source.name)", "reason": "\(error.reason)",
             ]
+            for (key, value) in error.details { metadata[key] = "\(value)" }
+            if let retryAfter = error.retryAfter { metadata["retry_after"] = "\(retryAfter)" }
             if previous.isKnown {
                 metadata["kept"] = "\(previous.mode)"
             } else {

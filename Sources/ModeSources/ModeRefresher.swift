@@ -10,13 +10,16 @@ public struct ModeRefresher: Service {
     public func run() async throws {
         guard provider.source.changes else { return }
         await cancelWhenGracefulShutdown {
+            var wait = provider.ttl
             while !Task.isCancelled {
                 do {
-                    try await Task.sleep(for: provider.ttl)
+                    try await Task.sleep(for: wait)
                 } catch {
                     return
                 }
-                await provider.refresh()
+                let failure = await provider.refresh()
+                // A throttled source is read less often until it recovers.
+                wait = max(provider.ttl, failure?.retryAfter ?? .zero)
             }
         }
     }

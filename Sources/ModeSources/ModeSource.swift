@@ -4,7 +4,17 @@ import SinkholePolicy
 /// Why a mode source gave no mode.
 public struct ModeSourceError: Error, Hashable, Sendable, CustomStringConvertible {
     public var reason: String
-    public init(_ reason: String) { self.reason = reason }
+    /// Figures for the log line beside the reason: `aws_error`, `http_status`, `parameter`.
+    public var details: [String: String]
+    /// The source asks not to be read again before this long (throttling).
+    public var retryAfter: Duration?
+
+    public init(_ reason: String, details: [String: String] = [:], retryAfter: Duration? = nil) {
+        self.reason = reason
+        self.details = details
+        self.retryAfter = retryAfter
+    }
+
     public var description: String { reason }
 }
 
@@ -15,8 +25,16 @@ public protocol ModeSource: Sendable {
     var name: String { get }
     /// `false` for sources whose value cannot change while sinkhole runs.
     var changes: Bool { get }
+    /// Whether a failed first read stops sinkhole from starting. A missing
+    /// mode file is a typo to report; an SSM call that fails at start is
+    /// weather: sinkhole serves `defer` and retries.
+    var failureAtStartIsFatal: Bool { get }
     /// The raw mode name, or a ``ModeSourceError``.
     func fetch() async throws(ModeSourceError) -> String
+}
+
+extension ModeSource {
+    public var failureAtStartIsFatal: Bool { true }
 }
 
 /// A fixed mode: `--mode accept`.

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SMTPProtocol
 import SinkholePolicy
+import SinkholeAWS
 import SinkholeServer
 import Yams
 
@@ -123,9 +124,55 @@ enum Parse {
         return value * multiplier
     }
 
+    static func bool(_ text: String) -> Bool? {
+        switch text.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "true", "yes", "1", "on": true
+        case "false", "no", "0", "off": false
+        default: nil
+        }
+    }
+
+    /// `us-east-1`, `eu-west-2`, `us-gov-west-1`: lower-case letters, digits and dashes.
+    static func awsRegion(_ text: String) -> String? {
+        let text = text.trimmingCharacters(in: .whitespaces)
+        guard !text.isEmpty, text.count <= 32, text.allSatisfy({ ($0.isASCII && $0.isLowercase) || $0.isNumber || $0 == "-" }) else {
+            return nil
+        }
+        return text
+    }
+
     static func positive(_ text: String) -> Int? {
         guard let value = Int(text.trimmingCharacters(in: .whitespaces)), value > 0 else { return nil }
         return value
+    }
+}
+
+/// Where the mode comes from, as `--mode-source` names it.
+enum ModeSourceSpec: Equatable {
+    case ssm(parameter: String)
+    case file(path: String)
+    case environment(variable: String)
+    case fixed(mode: String)
+
+    static let expected = "ssm:PARAMETER, file:PATH, env:VARIABLE or static:MODE"
+
+    init?(parsing text: String) {
+        guard let colon = text.firstIndex(of: ":") else { return nil }
+        let kind = text[..<colon].lowercased()
+        let value = String(text[text.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
+        guard !value.isEmpty else { return nil }
+        switch kind {
+        case "ssm":
+            // SSM names are letters, digits and _.-/ (an ARN also has ':'); never spaces.
+            guard !value.contains(where: { $0.isWhitespace }) else { return nil }
+            self = .ssm(parameter: value)
+        case "file": self = .file(path: value)
+        case "env": self = .environment(variable: value)
+        case "static":
+            guard Mode(parsing: value) != nil else { return nil }
+            self = .fixed(mode: value)
+        default: return nil
+        }
     }
 }
 
@@ -135,6 +182,13 @@ struct Settings {
     var hostname: String
     var mode: (text: String, origin: String)?
     var modeFile: String?
+    var modeSource: ModeSourceSpec?
+    var ssmWithDecryption: Bool
+    /// `--aws-region` as a flag: it wins over `AWS_REGION`.
+    var awsRegionFlag: String?
+    /// `aws-region` from `SINKHOLE_AWS_REGION` or the config file: `AWS_REGION` wins over it.
+    var awsRegionSetting: String?
+    var awsTimeouts: HTTPTimeouts
     var modeCacheTTL: Duration
     var replies: ModeReplies
     var greylistWindow: Duration
@@ -174,6 +228,29 @@ struct Settings {
             self.mode = (mode.value, mode.origin)
         }
         modeFile = layers.string("mode-file")?.value
+        if let spec = layers.string("mode-source") {
+            guard let parsed = ModeSourceSpec(parsing: spec.value) else {
+                throw SettingsError(description: "invalid \(spec.origin) \"\(spec.value)\": expected \(ModeSourceSpec.expected)"
+                    + (spec.value.lowercased().hasPrefix("static:") ? " (MODE one of \(Mode.names))" : ""))
+            }
+            modeSource = parsed
+        }
+        ssmWithDecryption = try layers.value("ssm-with-decryption", default: false, Parse.bool, expected: "true or false")
+        if let region = layers.string("aws-region") {
+            guard Parse.awsRegion(region.value) != nil else {
+                throw SettingsError(description: "invalid \(region.origin) \"\(region.value)\": expected a region such as us-east-1")
+            }
+            if region.origin.hasPrefix("--") { awsRegionFlag = region.value } else { awsRegionSetting = region.value }
+        }
+        awsTimeouts = HTTPTimeouts(
+            connect: try layers.value("aws-connect-timeout", default: .seconds(2), Parse.duration,
+                                      expected: "a duration such as 2s or 500ms"),
+            request: try layers.value("aws-request-timeout", default: .seconds(5), Parse.duration,
+                                      expected: "a duration such as 5s")
+        )
+        guard awsTimeouts.connect > .zero, awsTimeouts.request > .zero else {
+            throw SettingsError(description: "invalid aws-connect-timeout or aws-request-timeout: must be more than 0")
+        }
         modeCacheTTL = try layers.value("mode-cache-ttl", default: .seconds(30), Parse.duration,
                                         expected: "a duration such as 30, 30s or 500ms")
         guard modeCacheTTL > .zero else {

@@ -5,6 +5,7 @@ import ModeSources
 import NIOCore
 import SMTPProtocol
 import ServiceLifecycle
+import SinkholeAWS
 import SinkholePolicy
 import SinkholeServer
 
@@ -48,6 +49,28 @@ struct Sinkhole: AsyncParsableCommand {
         "File holding the mode's name, re-read every TTL; editing it switches the mode. Takes precedence over --mode.",
         valueName: "path"))
     var modeFile: String?
+
+    @Option(name: .customLong("mode-source"), help: ArgumentHelp(
+        "Where the mode is read from: ssm:PARAMETER (AWS SSM Parameter Store), file:PATH, env:VARIABLE or static:MODE. Takes precedence over --mode-file and --mode.",
+        valueName: "source"))
+    var modeSource: String?
+
+    @Flag(name: .customLong("ssm-with-decryption"), help: ArgumentHelp(
+        "Ask SSM to decrypt the parameter (for a SecureString; needs kms:Decrypt). (env: SINKHOLE_SSM_WITH_DECRYPTION=true)"))
+    var ssmWithDecryption = false
+
+    @Option(name: .customLong("aws-region"), help: ArgumentHelp(
+        "Region of the SSM parameter. As a flag it wins; otherwise AWS_REGION, then AWS_DEFAULT_REGION, then this setting.",
+        valueName: "region"))
+    var awsRegion: String?
+
+    @Option(name: .customLong("aws-connect-timeout"), help: ArgumentHelp(
+        "Connect timeout of calls to AWS (SSM, credential endpoints). (default: 2s)", valueName: "duration"))
+    var awsConnectTimeout: String?
+
+    @Option(name: .customLong("aws-request-timeout"), help: ArgumentHelp(
+        "Whole-request timeout of calls to AWS. (default: 5s)", valueName: "duration"))
+    var awsRequestTimeout: String?
 
     @Option(name: .customLong("mode-cache-ttl"), help: ArgumentHelp(
         "How long a mode read from its source is used before it is read again. (default: 30s)",
@@ -123,6 +146,9 @@ struct Sinkhole: AsyncParsableCommand {
         var values: [String: [String]] = ["listen": listen]
         let single: [(String, String?)] = [
             ("hostname", hostname), ("mode", mode), ("mode-file", modeFile), ("mode-cache-ttl", modeCacheTTL),
+            ("mode-source", modeSource), ("ssm-with-decryption", ssmWithDecryption ? "true" : nil),
+            ("aws-region", awsRegion), ("aws-connect-timeout", awsConnectTimeout),
+            ("aws-request-timeout", awsRequestTimeout),
             ("defer-reply", deferReply), ("bounce-reply", bounceReply), ("accept-reply", acceptReply),
             ("greylist-reply", greylistReply), ("greylist-window", greylistWindow),
             ("greylist-max-entries", greylistMaxEntries), ("max-line-length", maxLineLength),
@@ -139,16 +165,19 @@ struct Sinkhole: AsyncParsableCommand {
         do {
             settings = try resolveSettings()
         } catch {
-            fail("\(error)", code: 2)
+            Self.fail("\(error)", code: 2)
         }
 
         LoggingSystem.bootstrap { _ in SinkholeLogHandler(format: settings.logFormat, level: settings.logLevel) }
         let logger = Logger(label: "sinkhole")
         defer { LogWriter.shared.flush() }
 
-        // The mode: a file if one is named, else the --mode/SINKHOLE_MODE/config value, else defer.
+        // The mode: --mode-source if given, else a file if one is named, else
+        // the --mode/SINKHOLE_MODE/config value, else defer.
         let source: any ModeSource
-        if let path = settings.modeFile {
+        if let spec = settings.modeSource {
+            source = await Self.makeSource(spec, settings: settings, logger: logger)
+        } else if let path = settings.modeFile {
             source = FileModeSource(path: path)
         } else if let mode = settings.mode {
             source = mode.origin == "SINKHOLE_MODE"
@@ -158,10 +187,11 @@ struct Sinkhole: AsyncParsableCommand {
             source = StaticModeSource(Mode.defer.rawValue)
         }
         let modes = ModeProvider(source: source, ttl: settings.modeCacheTTL, logger: logger)
-        if let error = await modes.refresh() {
+        if let error = await modes.refresh(), source.failureAtStartIsFatal {
             // A mode file that cannot be read at start is a configuration mistake.
+            // (An SSM read that fails is logged; sinkhole serves defer and retries.)
             LogWriter.shared.flush()
-            fail("mode source \(source.name): \(error.reason)", code: 2)
+            Self.fail("mode source \(source.name): \(error.reason)", code: 2)
         }
 
         let server = SMTPServer(
@@ -210,11 +240,47 @@ struct Sinkhole: AsyncParsableCommand {
             }
         } catch {
             LogWriter.shared.flush()
-            fail("cannot listen on \(settings.listen.map(\.description).joined(separator: ", ")): \(Self.describe(error))", code: 1)
+            Self.fail("cannot listen on \(settings.listen.map(\.description).joined(separator: ", ")): \(Self.describe(error))", code: 1)
         }
 
         try await group.run()
         logger.info("stopped")
+    }
+
+    private static func makeSource(_ spec: ModeSourceSpec, settings: Settings, logger: Logger) async -> any ModeSource {
+        let environment = ProcessInfo.processInfo.environment
+        switch spec {
+        case .fixed(let mode):
+            return StaticModeSource(mode)
+        case .environment(let variable):
+            return EnvironmentModeSource(variable: variable, environment: environment)
+        case .file(let path):
+            return FileModeSource(path: path)
+        case .ssm(let parameter):
+            guard let region = AWSEndpoints.region(flag: settings.awsRegionFlag, environment: environment,
+                                                   configured: settings.awsRegionSetting) else {
+                Self.fail("mode source ssm:\(parameter) needs a region: set AWS_REGION, AWS_DEFAULT_REGION or --aws-region", code: 2)
+            }
+            let transport = CurlTransport()
+            let credentials = CredentialChain.standard(environment: environment, transport: transport,
+                                                       timeouts: settings.awsTimeouts)
+            // No credentials anywhere is a deployment mistake: say so at start,
+            // naming every place looked at, rather than serving defer forever.
+            do {
+                _ = try await credentials.credentials()
+            } catch {
+                LogWriter.shared.flush()
+                Self.fail("mode source ssm:\(parameter): \(error.reason)", code: 2)
+            }
+            let endpoint = AWSEndpoints.ssm(region: region, environment: environment)
+            logger.info("aws_credentials", metadata: [
+                "from": "\(credentials.source ?? "?")", "region": "\(region)", "endpoint": "\(endpoint)",
+                "parameter": "\(parameter)",
+            ])
+            return SSMModeSource(parameter: parameter, withDecryption: settings.ssmWithDecryption, region: region,
+                                 endpoint: endpoint, credentials: credentials, transport: transport,
+                                 timeouts: settings.awsTimeouts)
+        }
     }
 
     private func resolveSettings() throws -> Settings {
@@ -251,7 +317,7 @@ struct Sinkhole: AsyncParsableCommand {
         return "\(error)"
     }
 
-    private func fail(_ reason: String, code: Int32) -> Never {
+    private static func fail(_ reason: String, code: Int32) -> Never {
         FileHandle.standardError.write(Data("sinkhole: error: \(reason)\n".utf8))
         Foundation.exit(code)
     }
