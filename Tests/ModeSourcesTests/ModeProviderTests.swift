@@ -111,6 +111,24 @@ struct ModeProviderTests {
         #expect(provider.snapshot.errors == 2)
     }
 
+    @Test("A source's error details and retry delay reach the log line and the refresher")
+    func errorDetails() async {
+        let source = ScriptedSource()
+        let log = LogRecorder()
+        let provider = ModeProvider(source: source, logger: log.logger)
+        let throttled = ModeSourceError("SSM GetParameter /p: ThrottlingException: Rate exceeded",
+                                        details: ["aws_error": "ThrottlingException", "http_status": "400", "parameter": "/p"],
+                                        retryAfter: .seconds(10))
+        source.answer(.failure(throttled))
+        #expect(await provider.refresh() == throttled)
+        let line = log.events("mode_source_error").first?.metadata
+        #expect(line?["aws_error"] == "ThrottlingException")
+        #expect(line?["http_status"] == "400")
+        #expect(line?["parameter"] == "/p")
+        #expect(line?["retry_after"] == "10.0 seconds")
+        #expect(line?["reason"] == "SSM GetParameter /p: ThrottlingException: Rate exceeded")
+    }
+
     @Test("Each real change is logged once, with old, new and source")
     func changeLogged() async {
         let source = ScriptedSource()
