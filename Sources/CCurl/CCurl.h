@@ -8,6 +8,13 @@
 
 typedef size_t (*sinkhole_curl_write_callback)(char *data, size_t size, size_t count, void *context);
 
+typedef int (*sinkhole_curl_progress_callback)(void *context, curl_off_t download_total, curl_off_t download_now,
+                                               curl_off_t upload_total, curl_off_t upload_now);
+
+static inline CURLcode sinkhole_curl_set_progress_function(CURL *handle, sinkhole_curl_progress_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, callback);
+}
+
 static inline CURLcode sinkhole_curl_set_string(CURL *handle, CURLoption option, const char *value) {
     return curl_easy_setopt(handle, option, value);
 }

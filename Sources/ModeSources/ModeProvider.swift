@@ -116,6 +116,16 @@ public final class ModeProvider: Sendable {
     }
 
     private func publish(_ result: Result<Mode, ModeSourceError>, at instant: ContinuousClock.Instant) -> ModeSourceError? {
+        if case .failure = result, Task.isCancelled {
+            // Shutting down: the read was abandoned, which is not the source's fault.
+            let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                state.inFlight = false
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.resume() }
+            return nil
+        }
         let (previous, waiters) = state.withLock { state -> (Snapshot, [CheckedContinuation<Void, Never>]) in
             let previous = state.snapshot
             state.snapshot.reads += 1

@@ -1,5 +1,6 @@
 import CCurl
 import NIOPosix
+import Synchronization
 
 /// HTTP over libcurl. Each request runs on NIO's blocking-I/O thread pool,
 /// never on an event loop or the cooperative pool, with a fresh easy handle:
@@ -19,12 +20,19 @@ public struct CurlTransport: HTTPTransport {
         self.connectTo = connectTo
     }
 
+    /// Cancelling the calling task (sinkhole shutting down) aborts the transfer
+    /// within libcurl's progress interval, rather than waiting for the timeout.
     public func send(_ request: HTTPRequest) async throws(HTTPTransportError) -> HTTPResponse {
         let connectTo = connectTo
+        let cancellation = Cancellation()
         let result: Result<HTTPResponse, HTTPTransportError>
         do {
-            result = try await NIOThreadPool.singleton.runIfActive {
-                Self.perform(request, connectTo: connectTo)
+            result = try await withTaskCancellationHandler {
+                try await NIOThreadPool.singleton.runIfActive {
+                    Self.perform(request, connectTo: connectTo, cancellation: cancellation)
+                }
+            } onCancel: {
+                cancellation.flag.store(true, ordering: .relaxed)
             }
         } catch {
             throw HTTPTransportError("no thread to run the request on: \(error)")
@@ -36,7 +44,8 @@ public struct CurlTransport: HTTPTransport {
     private static let globalInit: CURLcode = curl_global_init(3) // CURL_GLOBAL_ALL: SSL | WIN32
 
     /// Blocking: runs the whole transfer on the calling thread.
-    static func perform(_ request: HTTPRequest, connectTo: [String]) -> Result<HTTPResponse, HTTPTransportError> {
+    static func perform(_ request: HTTPRequest, connectTo: [String], cancellation: Cancellation = Cancellation())
+        -> Result<HTTPResponse, HTTPTransportError> {
         guard globalInit == CURLE_OK, let handle = curl_easy_init() else {
             return .failure(HTTPTransportError("libcurl could not be initialised"))
         }
@@ -49,7 +58,7 @@ public struct CurlTransport: HTTPTransport {
             curl_slist_free_all(connectList)
         }
         var errorText = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
-        let sink = ResponseSink(limit: responseLimit)
+        let sink = ResponseSink(limit: responseLimit, cancellation: cancellation)
         let sinkPointer = Unmanaged.passRetained(sink)
         defer { sinkPointer.release() }
 
@@ -66,6 +75,9 @@ public struct CurlTransport: HTTPTransport {
             set(sinkhole_curl_set_string(handle, CURLOPT_USERAGENT, "sinkhole"))
             set(sinkhole_curl_set_write_function(handle, curlWrite))
             set(sinkhole_curl_set_pointer(handle, CURLOPT_WRITEDATA, sinkPointer.toOpaque()))
+            set(sinkhole_curl_set_progress_function(handle, curlProgress))
+            set(sinkhole_curl_set_pointer(handle, CURLOPT_XFERINFODATA, sinkPointer.toOpaque()))
+            set(sinkhole_curl_set_long(handle, CURLOPT_NOPROGRESS, 0))
 
             switch request.method {
             case "GET":
@@ -112,6 +124,9 @@ public struct CurlTransport: HTTPTransport {
 
         let code = curl_easy_perform(handle)
         if code != CURLE_OK {
+            if code == CURLE_ABORTED_BY_CALLBACK && cancellation.flag.load(ordering: .relaxed) {
+                return .failure(HTTPTransportError("cancelled: sinkhole is stopping"))
+            }
             if sink.overflowed {
                 return .failure(HTTPTransportError("answer larger than \(responseLimit) bytes"))
             }
@@ -136,14 +151,31 @@ public struct CurlTransport: HTTPTransport {
     }
 }
 
-/// Where libcurl's write callback puts the answer; one per transfer, used
-/// only on the thread that runs it.
+/// Set when the task that asked for a transfer is cancelled.
+final class Cancellation: Sendable {
+    let flag = Atomic<Bool>(false)
+}
+
+/// Where libcurl's callbacks put the answer; one per transfer, used only on
+/// the thread that runs it (``Cancellation`` is the one shared part).
 private final class ResponseSink {
     let limit: Int
+    let cancellation: Cancellation
     var bytes: [UInt8] = []
     var overflowed = false
 
-    init(limit: Int) { self.limit = limit }
+    init(limit: Int, cancellation: Cancellation) {
+        self.limit = limit
+        self.cancellation = cancellation
+    }
+}
+
+/// libcurl's progress callback, called at least once a second during a
+/// transfer: a non-zero return aborts it.
+private func curlProgress(_ context: UnsafeMutableRawPointer?, _: curl_off_t, _: curl_off_t, _: curl_off_t, _: curl_off_t) -> Int32 {
+    guard let context else { return 0 }
+    let sink = Unmanaged<ResponseSink>.fromOpaque(context).takeUnretainedValue()
+    return sink.cancellation.flag.load(ordering: .relaxed) ? 1 : 0
 }
 
 /// libcurl's write callback: appends to the ``ResponseSink``, and stops the

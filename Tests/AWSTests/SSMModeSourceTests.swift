@@ -143,6 +143,21 @@ import Testing
         try await server.close()
     }
 
+    /// Shutdown cancels the refresh task: the transfer stops within libcurl's
+    /// progress interval (about a second), not at the 30 s timeout.
+    @Test func cancellingTheTaskAbortsTheTransfer() async throws {
+        let server = try await CaptureServer(answers: false)
+        let started = ContinuousClock.now
+        let task = Task {
+            try await CurlTransport().send(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(server.port)/", timeout: .seconds(30)))
+        }
+        while server.requests.isEmpty { await Task.yield() }
+        task.cancel()
+        await #expect(throws: HTTPTransportError("cancelled: sinkhole is stopping")) { try await task.value }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        try await server.close()
+    }
+
     @Test func onlyHTTPAndHTTPS() async {
         await #expect(throws: HTTPTransportError.self) {
             try await CurlTransport().send(HTTPRequest(method: "GET", url: "file:///etc/passwd"))

@@ -38,7 +38,8 @@ final class CaptureServer: Sendable {
 
     var port: Int { channel.localAddress!.port! }
 
-    init(status: Int = 200, body: String = "{}") async throws {
+    /// `answers: false` takes requests and never answers them.
+    init(status: Int = 200, body: String = "{}", answers: Bool = true) async throws {
         let box = captured
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -46,7 +47,7 @@ final class CaptureServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     // Recorded before the answer is written: once the client has
                     // its answer, the request is in `requests`.
-                    try channel.pipeline.syncOperations.addHandler(CaptureHandler(status: status, body: body) { request in
+                    try channel.pipeline.syncOperations.addHandler(CaptureHandler(status: status, body: body, answers: answers) { request in
                         box.withLockedValue { $0.append(request) }
                     })
                 }
@@ -64,12 +65,14 @@ private final class CaptureHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
     let status: Int
     let body: String
+    let answers: Bool
     let onRequest: @Sendable (String) -> Void
     var buffer = ""
 
-    init(status: Int, body: String, onRequest: @escaping @Sendable (String) -> Void) {
+    init(status: Int, body: String, answers: Bool, onRequest: @escaping @Sendable (String) -> Void) {
         self.status = status
         self.body = body
+        self.answers = answers
         self.onRequest = onRequest
     }
 
@@ -85,6 +88,7 @@ private final class CaptureHandler: ChannelInboundHandler {
         }.first ?? 0
         guard buffer.utf8.count - buffer[..<end.upperBound].utf8.count >= length else { return }
         onRequest(buffer)
+        guard answers else { return }
         let response = "HTTP/1.1 \(status) X\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: response)), promise: promise)
