@@ -6,34 +6,51 @@ SWIFT ?= swift
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN_DEBUG := .build/debug/sinkhole
-APT_PACKAGES := swaks
-PIP_PACKAGES := pytest
+# What building needs (libcurl for the SSM mode source), and what only the tests need.
+APT_BUILD := libcurl4-openssl-dev pkg-config
+APT_TEST := swaks
 
-.PHONY: all build release run test test-unit test-integration deps clean
-
-all: build
-
-## build: debug build of sinkhole and of its tests (reused by every test stage)
-build:
-	$(SWIFT) build --build-tests
-
-## release: optimised binary at .build/release/sinkhole
-release:
-	$(SWIFT) build -c release --product sinkhole
-
-## run: build and start sinkhole on 127.0.0.1:2525 in accept-log mode
-run:
-	$(SWIFT) build --product sinkhole
-	$(BIN_DEBUG) --listen 127.0.0.1:2525 --mode accept-log --log-format text $(ARGS)
-
-## deps: what the tests need (Debian and PyPI packages), installed only if missing
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Installs the Debian packages named in $(1) that are not installed yet.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
-	@$(PYTHON) -c "import pytest" 2>/dev/null || $(PYTHON) -m pip install -q $(PIP_PACKAGES)
+endef
+
+.PHONY: all build release run test test-unit test-integration deps build-deps clean
+
+all: build
+
+## build: debug build of sinkhole and of its tests (reused by every test stage)
+build: build-deps
+	$(SWIFT) build --build-tests
+
+## release: optimised binary at .build/release/sinkhole
+release: build-deps
+	$(SWIFT) build -c release --product sinkhole
+
+## run: build and start sinkhole on 127.0.0.1:2525 in accept-log mode
+run: build-deps
+	$(SWIFT) build --product sinkhole
+	$(BIN_DEBUG) --listen 127.0.0.1:2525 --mode accept-log --log-format text $(ARGS)
+
+## build-deps: what building needs (libcurl's headers), installed only if missing
+build-deps:
+	$(call apt_install,$(APT_BUILD))
+
+## deps: what the tests need (Debian and PyPI packages), installed only if missing
+deps: build-deps
+	$(call apt_install,$(APT_TEST))
+	@missing=""; \
+	$(PYTHON) -c "import pytest" 2>/dev/null || missing="$$missing pytest"; \
+	$(PYTHON) -c "import moto.server, moto.ssm, moto.iam, moto.sts, flask_cors" 2>/dev/null || missing="$$missing moto[server]"; \
+	{ aws --version || $(PYTHON) -c "import awscli"; } >/dev/null 2>&1 || missing="$$missing awscli"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing (pip):$$missing"; \
+		set -f; $(PYTHON) -m pip install -q $$missing; \
+	fi
 
 ## test: install what the tests need, build once, run every test
 test: deps build test-unit test-integration

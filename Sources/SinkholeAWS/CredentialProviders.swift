@@ -71,12 +71,12 @@ public struct ContainerCredentialProvider: CredentialProvider {
                 method: "GET", url: url, headers: headers,
                 connectTimeout: timeouts.connect, timeout: timeouts.request))
         } catch {
-            throw CredentialError("\(name) \(url): \(error.reason)")
+            throw CredentialError("\(url): \(error.reason)")
         }
         guard response.status == 200 else {
-            throw CredentialError("\(name) \(url) answered HTTP \(response.status)\(snippet(response.body))")
+            throw CredentialError("\(url) answered HTTP \(response.status)\(snippet(response.body))")
         }
-        return .found(try TemporaryCredentialsDocument.parse(response.body, from: "\(name) \(url)"))
+        return .found(try TemporaryCredentialsDocument.parse(response.body, from: url))
     }
 
     private func authorizationToken() async throws(CredentialError) -> String? {
@@ -155,13 +155,13 @@ public struct InstanceMetadataCredentialProvider: CredentialProvider {
         }
         guard roleResponse.status == 200,
               let role = roleResponse.text.split(whereSeparator: \.isNewline).first.map(String.init), !role.isEmpty else {
-            throw CredentialError("\(name) answered HTTP \(roleResponse.status) for the instance role")
+            throw CredentialError("\(endpoint) answered HTTP \(roleResponse.status) for the instance role")
         }
         let credentials = try await sendOrFail("GET", "/latest/meta-data/iam/security-credentials/\(role)", [token])
         guard credentials.status == 200 else {
-            throw CredentialError("\(name) answered HTTP \(credentials.status) for role \(role)'s credentials")
+            throw CredentialError("\(endpoint) answered HTTP \(credentials.status) for role \(role)'s credentials")
         }
-        return .found(try TemporaryCredentialsDocument.parse(credentials.body, from: "\(name) role \(role)"))
+        return .found(try TemporaryCredentialsDocument.parse(credentials.body, from: "role \(role) at \(endpoint)"))
     }
 
     private func send(_ method: String, _ path: String, _ headers: [(name: String, value: String)]) async throws(HTTPTransportError) -> HTTPResponse {
@@ -176,7 +176,7 @@ public struct InstanceMetadataCredentialProvider: CredentialProvider {
         do {
             return try await send(method, path, headers)
         } catch {
-            throw CredentialError("\(name) \(endpoint): \(error.reason)")
+            throw CredentialError("\(endpoint): \(error.reason)")
         }
     }
 }
@@ -206,7 +206,7 @@ public struct SharedFileCredentialProvider: CredentialProvider {
         case .missing:
             return .notConfigured("\(path) does not exist")
         case .failed(let reason):
-            throw CredentialError("\(name) \(path): \(reason)")
+            throw CredentialError("\(path): \(reason)")
         case .contents(let bytes):
             text = String(decoding: bytes, as: UTF8.self)
         }
@@ -215,7 +215,7 @@ public struct SharedFileCredentialProvider: CredentialProvider {
         }
         guard let key = section["aws_access_key_id"], !key.isEmpty,
               let secret = section["aws_secret_access_key"], !secret.isEmpty else {
-            throw CredentialError("\(name) \(path) profile [\(profile)] lacks aws_access_key_id or aws_secret_access_key")
+            throw CredentialError("\(path) profile [\(profile)] lacks aws_access_key_id or aws_secret_access_key")
         }
         let token = section["aws_session_token"].flatMap { $0.isEmpty ? nil : $0 }
         return .found(AWSCredentials(accessKeyID: key, secretAccessKey: secret, sessionToken: token))

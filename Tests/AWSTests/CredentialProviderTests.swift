@@ -69,7 +69,7 @@ import Testing
             environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://localhost:9911/creds"],
             transport: transport, timeouts: HTTPTimeouts())
         await #expect(throws: CredentialError(
-            #"the ECS container credentials endpoint http://localhost:9911/creds answered HTTP 401: {"message":"bad token"}"#)) {
+            #"http://localhost:9911/creds answered HTTP 401: {"message":"bad token"}"#)) {
             try await provider.lookup()
         }
     }

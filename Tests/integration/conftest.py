@@ -40,8 +40,12 @@ def binary_path() -> Path:
 
 
 def clean_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The test runner's environment without any SINKHOLE_* setting, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SINKHOLE_")}
+    """The test runner's environment without any SINKHOLE_* or AWS_* setting, plus `extra`.
+
+    AWS_* goes too: the runner's own AWS profile, keys or CA bundle must never
+    reach a sinkhole under test (the SSM tests give it their own, see aws_harness).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SINKHOLE_", "AWS_"))}
     env.update(extra or {})
     return env
 
@@ -55,6 +59,17 @@ def run_sinkhole(*args: str, env: dict[str, str] | None = None, timeout: float =
         capture_output=True,
         timeout=timeout,
     )
+
+
+def assert_one_line_error(result, *fragments: str) -> str:
+    """A configuration error: non-zero exit, one stderr line `sinkhole: error: ...` holding every fragment."""
+    assert result.returncode != 0, result
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("sinkhole: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
 
 
 class SinkholeServer:
@@ -324,6 +339,33 @@ def sinkhole():
         # With --log-format json every line on stdout is one JSON object.
         unparsed = server.logs(lambda e: e.get("event") == "_unparsed")
         assert not unparsed, f"stdout lines that are not JSON objects: {unparsed[:3]}"
+
+
+DEFERRED = (421, b"4.3.2 Service temporarily unavailable")
+RCPT_OK = (250, b"2.1.5 OK")
+
+
+def rcpt_reply(server) -> tuple[int, bytes]:
+    """The RCPT reply of a new session: what the server's current mode says."""
+    client = server.smtp()
+    client.ehlo()
+    assert client.mail("sender@example.com") == (250, b"2.1.0 OK")
+    reply = client.rcpt("rcpt@sinkhole.test")
+    client.close()
+    return reply
+
+
+def wait_for_rcpt_reply(server, expected, deadline: float = 5.0) -> float:
+    """Polls with new connections until RCPT gets `expected`; returns the seconds it took."""
+    start = time.monotonic()
+    seen = []
+    while time.monotonic() - start < deadline:
+        reply = rcpt_reply(server)
+        if reply == expected:
+            return time.monotonic() - start
+        seen.append(reply)
+        time.sleep(0.1)
+    raise AssertionError(f"RCPT never got {expected} within {deadline}s; got {seen[-3:]}")
 
 
 def queue_id(reply: tuple[int, bytes]) -> str:

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import HOSTNAME, QUEUE_ID, run_sinkhole
+from conftest import HOSTNAME, QUEUE_ID, assert_one_line_error, rcpt_reply, run_sinkhole
 
 SHUTTING_DOWN = (421, b"4.3.2 Shutting down")
 
@@ -94,16 +94,6 @@ def test_listen_is_repeatable(sinkhole):
 # -- bad configuration ------------------------------------------------------
 
 
-def assert_one_line_error(result, *fragments: str) -> str:
-    assert result.returncode != 0, result
-    lines = result.stderr.decode().splitlines()
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("sinkhole: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
-
-
 def test_unknown_mode_is_an_error():
     result = run_sinkhole("--listen", "127.0.0.1:0", "--mode", "nonsense")
     assert_one_line_error(result, "nonsense", "defer, bounce, accept, accept-log, greylist")
@@ -156,15 +146,6 @@ def test_invalid_yaml_config_is_a_one_line_error(tmp_path):
 
 
 # -- precedence -------------------------------------------------------------
-
-
-def rcpt_reply(server) -> tuple[int, bytes]:
-    client = server.smtp()
-    client.ehlo()
-    client.mail("a@example.com")
-    reply = client.rcpt("b@sinkhole.test")
-    client.close()
-    return reply
 
 
 def test_configuration_precedence_flags_over_environment_over_file(sinkhole, tmp_path):

@@ -1,12 +1,9 @@
 """--mode-file: editing the file switches the mode of new connections within the TTL."""
 
 import os
-import time
 
-from conftest import run_sinkhole
+from conftest import DEFERRED, RCPT_OK, rcpt_reply, run_sinkhole, wait_for_rcpt_reply
 
-DEFERRED = (421, b"4.3.2 Service temporarily unavailable")
-RCPT_OK = (250, b"2.1.5 OK")
 SWITCH_DEADLINE = 5.0  # seconds; the TTL is 0.5 s
 
 
@@ -16,28 +13,6 @@ def write_mode(path, text: str) -> None:
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, path)
-
-
-def rcpt_reply(server) -> tuple[int, bytes]:
-    client = server.smtp()
-    client.ehlo()
-    assert client.mail("sender@example.com") == (250, b"2.1.0 OK")
-    reply = client.rcpt("rcpt@sinkhole.test")
-    client.close()
-    return reply
-
-
-def wait_for_rcpt_reply(server, expected, deadline: float = SWITCH_DEADLINE) -> float:
-    """Polls with new connections until RCPT gets `expected`; returns the seconds it took."""
-    start = time.monotonic()
-    seen = []
-    while time.monotonic() - start < deadline:
-        reply = rcpt_reply(server)
-        if reply == expected:
-            return time.monotonic() - start
-        seen.append(reply)
-        time.sleep(0.1)
-    raise AssertionError(f"RCPT never got {expected} within {deadline}s; got {seen[-3:]}")
 
 
 def test_mode_file_switch_takes_effect_within_the_ttl(sinkhole, tmp_path, record_property):
