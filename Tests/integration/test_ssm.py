@@ -103,6 +103,10 @@ def test_wrong_secret_serves_the_fallback_and_never_switches(sinkhole, moto, tmp
     assert rcpt_reply(server) == DEFERRED
     assert server.logs(lambda e: e["event"] == "mode_changed") == []
     server.assert_alive()
+    # Neither the secret nor a signature ever reaches the log.
+    logged = server.stdout_text() + "\n".join(server.stderr_lines)
+    assert wrong.secret_access_key not in logged
+    assert "Signature=" not in logged and "AWS4-HMAC-SHA256" not in logged
 
 
 @pytest.mark.parametrize("token_from", ["variable", "file"])
