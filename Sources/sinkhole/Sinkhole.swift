@@ -24,7 +24,8 @@ struct Sinkhole: AsyncParsableCommand {
         headers), greylist (421 to an unseen client IP, accept its retry within the window).
 
         Durations take a unit: 500ms, 30s, 5m, 2h (a bare number is seconds). Sizes take K, M or G.
-        """
+        """,
+        subcommands: [Healthcheck.self]
     )
 
     @Option(name: .customLong("config"), help: ArgumentHelp(
