@@ -27,9 +27,12 @@ all: build
 build: build-deps
 	$(SWIFT) build --build-tests
 
-## release: optimised binary at .build/release/sinkhole
+## release: the optimised binary the container image ships, at .build/release/sinkhole
+## (the same command as docker/Dockerfile's build stage: the Swift runtime linked in statically)
+RELEASE_BUILD := $(SWIFT) build -c release --static-swift-stdlib --product sinkhole
+BIN_RELEASE := .build/release/sinkhole
 release: build-deps
-	$(SWIFT) build -c release --product sinkhole
+	$(RELEASE_BUILD)
 
 ## run: build and start sinkhole on 127.0.0.1:2525 in accept-log mode
 run: build-deps

