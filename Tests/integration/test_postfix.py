@@ -1,0 +1,198 @@
+"""A real MTA against sinkhole: a private Postfix routes sinkhole.test to it.
+
+This is the queue-persistence sequence of docs/testing/queue-persistence.md
+in miniature, with Postfix standing in for smtp-out's sendmail and a Postfix
+restart standing in for a task replacement (the queue directory survives
+both): defer queues the message, it survives the restart, accept-log drains
+it. Then what bounce and greylist do to a real MTA.
+
+Each test runs its own sinkhole and its own Postfix instance (see
+postfix_harness.py). Postfix retries only when a test flushes its queue.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import re
+import shutil
+
+import pytest
+
+from postfix_harness import SENDER, PostfixInstance, find_postfix, make_message, new_instance_root
+
+RECIPIENT = "anything@sinkhole.test"
+SWITCH_DEADLINE = 5.0  # seconds; the mode file's TTL is 300 ms
+DEFER_REASON = "host 127.0.0.1[127.0.0.1] said: 421 4.3.2 Service temporarily unavailable (in reply to RCPT TO command)"
+GREYLIST_REASON = "host 127.0.0.1[127.0.0.1] said: 421 4.3.2 Greylisted, try again later (in reply to RCPT TO command)"
+BOUNCE_REASON = "host 127.0.0.1[127.0.0.1] said: 550 5.1.1 User unknown (in reply to RCPT TO command)"
+SINKHOLE_QUEUED = re.compile(r"250 2\.0\.0 OK queued as ([0-9A-F]{16,})")
+
+
+@pytest.fixture
+def postfix():
+    """Starts private Postfix instances relaying sinkhole.test: `mta = postfix(server.port)`.
+
+    Every instance is stopped and its directory removed afterwards. A warning,
+    error, fatal or panic in an instance's log fails the test's teardown.
+    """
+    tools = find_postfix()
+    roots = []
+    instances: list[PostfixInstance] = []
+
+    def start(relay_port: int) -> PostfixInstance:
+        root = new_instance_root()
+        roots.append(root)
+        instance = PostfixInstance(tools, root, relay_port)
+        instances.append(instance)
+        instance.start()
+        return instance
+
+    yield start
+
+    failures = []
+    try:
+        for instance in instances:
+            instance.stop()
+            if instance.running():
+                failures.append(f"{instance.root}: Postfix still running after stop and SIGKILL")
+            failures.extend(instance.problems())
+    finally:
+        for root in roots:
+            shutil.rmtree(root, ignore_errors=True)
+    assert not failures, failures
+
+
+def write_mode(path, text: str) -> None:
+    """Replaces the mode file atomically, so sinkhole never reads it half written."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def sent_reply(mta: PostfixInstance, queue_id: str, port: int) -> str:
+    """The reply in Postfix's `status=sent` line for `queue_id` (sinkhole's `250 ... queued as`)."""
+    line = mta.wait_for_maillog(
+        rf"smtp\[\d+\]: {queue_id}: to=<{re.escape(RECIPIENT)}>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:{port}, "
+        r".* dsn=2\.0\.0, status=sent \((.*)\)$"
+    )
+    return line.group(1)
+
+
+def test_deferred_message_survives_a_restart_and_drains_after_accept_log(sinkhole, postfix, tmp_path):
+    mode_file = tmp_path / "mode"
+    write_mode(mode_file, "defer")
+    server = sinkhole("--mode-source", f"file:{mode_file}", "--mode-cache-ttl", "300ms")
+    assert server.listening["mode"] == "defer"
+    mta = postfix(server.port)
+
+    # 1. defer: the message stays queued, with sinkhole's reply as the reason.
+    message_id, message = make_message("queue persistence")
+    mta.sendmail(message)
+    queue_id = mta.queue_id_of(message_id)
+    entry = mta.wait_for_deferred(queue_id)
+    assert entry["sender"] == SENDER
+    assert entry["recipients"] == [{"address": RECIPIENT, "delay_reason": DEFER_REASON}]
+    refused = server.wait_for_log(lambda e: e["event"] == "connection")
+    assert (refused["mode"], refused["outcome"], refused["last_reply"]) == ("defer", "refused", 421)
+
+    # A retry in defer mode changes nothing: deferred again, for the same reason.
+    mta.flush()
+    mta.wait_for_maillog(rf"smtp\[\d+\]: {queue_id}: .* status=deferred \({re.escape(DEFER_REASON)}\)$", count=2)
+    entry = mta.wait_for_deferred(queue_id)
+    assert entry["recipients"] == [{"address": RECIPIENT, "delay_reason": DEFER_REASON}]
+    assert len(server.wait_for_logs(lambda e: e["event"] == "connection" and e["last_reply"] == 421, 2)) == 2
+
+    # 2. Postfix stopped and started again (a task replacement): the queue
+    # file waits on disk while nothing runs, and the same message is queued after.
+    mta.stop()
+    assert not mta.running()
+    assert len(mta.queue_file(queue_id, "deferred")) == 1
+    mta.start()
+    entry = mta.wait_for_deferred(queue_id)
+    assert entry["recipients"] == [{"address": RECIPIENT, "delay_reason": DEFER_REASON}]
+    assert [e["queue_id"] for e in mta.queue()] == [queue_id]
+    mta.wait_for_maillog(r"master\[\d+\]: daemon started -- version ", count=2)
+
+    # 3. accept-log, then a flush: delivered, logged with its Message-ID, queue empty.
+    mark = server.mark()
+    write_mode(mode_file, "accept-log")
+    changed = server.wait_for_log(lambda e: e["event"] == "mode_changed", timeout=SWITCH_DEADLINE, start=mark)
+    assert (changed["old"], changed["new"]) == ("defer", "accept-log")
+    mta.flush()
+    logged = server.wait_for_log(lambda e: e["event"] == "message", timeout=10)
+    headers = email.message_from_string(logged["headers"], policy=email.policy.default)
+    assert headers["Message-ID"] == message_id
+    assert logged["mail_from"] == f"<{SENDER}>"
+    assert logged["rcpt"] == [f"<{RECIPIENT}>"]
+    assert sent_reply(mta, queue_id, server.port) == f"250 2.0.0 OK queued as {logged['queue_id']}"
+    mta.wait_for_empty_queue()
+    assert mta.queue_file(queue_id, "deferred") == []
+    delivered = server.wait_for_log(lambda e: e["event"] == "connection" and e["mode"] == "accept-log")
+    assert (delivered["outcome"], delivered["messages"], delivered["rcpt_accepted"]) == ("quit", 1, 1)
+
+
+def test_bounce_returns_a_dsn_with_550_5_1_1_to_the_sender(sinkhole, postfix):
+    server = sinkhole("--mode", "bounce")
+    mta = postfix(server.port)
+    message_id, message = make_message("bounce")
+    mta.sendmail(message)
+    queue_id = mta.queue_id_of(message_id)
+
+    mta.wait_for_maillog(rf"smtp\[\d+\]: {queue_id}: .* dsn=5\.1\.1, status=bounced \({re.escape(BOUNCE_REASON)}\)$")
+    dsn_id, dsn = mta.wait_for_bounce(queue_id)
+    assert dsn["Subject"] == "Undelivered Mail Returned to Sender"
+    assert dsn["From"] == "Mail Delivery System <MAILER-DAEMON@mta.postfix.test>"
+    assert dsn["To"] == SENDER
+    assert dsn.get_content_type() == "multipart/report"
+    assert dsn.get_param("report-type") == "delivery-status"
+
+    notification, report, returned = dsn.iter_parts()
+    # The human-readable part wraps its lines; compare with the whitespace folded.
+    text = " ".join(notification.get_content().split())
+    assert f"<{RECIPIENT}>: {BOUNCE_REASON}" in text
+
+    assert report.get_content_type() == "message/delivery-status"
+    per_message, per_recipient = report.get_payload()
+    assert per_message["X-Postfix-Queue-ID"] == queue_id
+    assert per_message["X-Postfix-Sender"] == f"rfc822; {SENDER}"
+    recipient = {key: per_recipient[key] for key in ["Final-Recipient", "Action", "Status", "Diagnostic-Code"]}
+    assert recipient == {
+        "Final-Recipient": f"rfc822; {RECIPIENT}",
+        "Action": "failed",
+        "Status": "5.1.1",
+        "Diagnostic-Code": "smtp; 550 5.1.1 User unknown",
+    }
+
+    assert returned.get_content_type() == "message/rfc822"
+    assert returned.get_payload()[0]["Message-ID"] == message_id
+
+    # Nothing left queued: the original bounced, its DSN delivered.
+    mta.wait_for_empty_queue()
+    refused = server.wait_for_log(lambda e: e["event"] == "connection")
+    assert (refused["mode"], refused["rcpt_refused"], refused["rcpt_accepted"], refused["messages"]) == (
+        "bounce", 1, 0, 0,
+    )
+
+
+def test_greylist_defers_the_first_attempt_and_delivers_the_flushed_retry(sinkhole, postfix):
+    server = sinkhole("--mode", "greylist", "--greylist-window", "10m")
+    mta = postfix(server.port)
+    message_id, message = make_message("greylist")
+    mta.sendmail(message)
+    queue_id = mta.queue_id_of(message_id)
+
+    entry = mta.wait_for_deferred(queue_id)
+    assert entry["recipients"] == [{"address": RECIPIENT, "delay_reason": GREYLIST_REASON}]
+    first = server.wait_for_log(lambda e: e["event"] == "connection")
+    assert (first["mode"], first["decided_by"], first["last_reply"]) == ("greylist", "greylist", 421)
+
+    mark = server.mark()
+    mta.flush()
+    reply = sent_reply(mta, queue_id, server.port)
+    assert SINKHOLE_QUEUED.fullmatch(reply), reply
+    retry = server.wait_for_log(lambda e: e["event"] == "connection", start=mark)
+    assert (retry["mode"], retry["outcome"], retry["rcpt_accepted"], retry["messages"]) == ("greylist", "quit", 1, 1)
+    mta.wait_for_empty_queue()
