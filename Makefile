@@ -10,9 +10,12 @@ BIN_DEBUG := .build/debug/sinkhole
 APT_BUILD := libcurl4-openssl-dev pkg-config
 APT_TEST := swaks postfix shellcheck
 
+# Is Debian package $$p installed? (`dpkg -s` also succeeds for a removed package's leftover config.)
+IS_INSTALLED = dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed'
+
 # Installs the Debian packages named in $(1) that are not installed yet.
 define apt_install
-	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(1); do $(IS_INSTALLED) || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
@@ -47,7 +50,7 @@ build-deps:
 deps: build-deps
 	@# Postfix installed for the tests only: "No configuration" writes no main.cf,
 	@# so no system Postfix starts; the tests run a private instance.
-	@dpkg -s postfix >/dev/null 2>&1 || echo "postfix postfix/main_mailer_type select No configuration" | $(SUDO) debconf-set-selections
+	@p=postfix; $(IS_INSTALLED) || echo "postfix postfix/main_mailer_type select No configuration" | $(SUDO) debconf-set-selections
 	$(call apt_install,$(APT_TEST))
 	@missing=""; \
 	$(PYTHON) -c "import pytest" 2>/dev/null || missing="$$missing pytest"; \
