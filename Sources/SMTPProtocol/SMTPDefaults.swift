@@ -12,6 +12,11 @@ public enum SMTPDefaults {
     public static let maxConnections = 10_000
     /// Seconds a client may stay silent before `421 4.4.2 Idle timeout`.
     public static let idleTimeoutSeconds = 300
+    /// Longest a whole session may last, however busy (a client trickling a
+    /// byte every few seconds never trips the idle timeout).
+    public static let sessionTimeLimitSeconds = 1800
+    /// Longest the content of one message may take, from 354 to the final dot.
+    public static let dataTimeLimitSeconds = 600
     /// Longest path (address with its angle brackets), RFC 5321 §4.5.3.1.3.
     public static let pathLengthLimit = 256
 }

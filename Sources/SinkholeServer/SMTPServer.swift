@@ -132,6 +132,7 @@ public final class SMTPServer: Service, Sendable {
                         policy: SessionPolicy(mode: mode, configuration: policy),
                         clientIP: remote?.ipAddress,
                         headerLogLimit: configuration.headerLogLimit,
+                        timeLimits: .init(session: configuration.sessionTimeLimit, data: configuration.dataTimeLimit),
                         logger: connectionLogger
                     ))
                 }

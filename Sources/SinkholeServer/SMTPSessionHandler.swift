@@ -19,6 +19,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         case quit
         case refused
         case idleTimeout = "idle_timeout"
+        case sessionTimeLimit = "session_time_limit"
+        case dataTimeLimit = "data_time_limit"
         case shutdown
         case error
     }
@@ -29,6 +31,16 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var logger: Logger
     private let headerLogLimit: Int
     private let started = ContinuousClock.now
+
+    /// Limits on wall time that the per-read idle timeout cannot enforce: a
+    /// client trickling a byte every few seconds is never idle.
+    struct TimeLimits {
+        var session: Duration
+        var data: Duration
+    }
+    private let timeLimits: TimeLimits
+    private var sessionTimer: Scheduled<Void>?
+    private var dataTimer: Scheduled<Void>?
 
     // The message being received.
     private var contentSize = 0
@@ -52,8 +64,11 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         policy: SessionPolicy,
         clientIP: String?,
         headerLogLimit: Int,
+        timeLimits: TimeLimits = TimeLimits(session: .seconds(SMTPDefaults.sessionTimeLimitSeconds),
+                                            data: .seconds(SMTPDefaults.dataTimeLimitSeconds)),
         logger: Logger
     ) {
+        self.timeLimits = timeLimits
         self.decoder = decoder
         self.session = SMTPSessionStateMachine(configuration: configuration, clientIP: clientIP)
         self.policy = policy
@@ -62,6 +77,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        sessionTimer = scheduleLimit(after: timeLimits.session, context: context) { handler, context in
+            handler.exceeded("session_time_limit", .sessionTimeLimit, reply: .sessionTimeLimit, context: context)
+        }
         perform(session.greeting(decider: &policy), context: context)
         context.flush()
         context.fireChannelActive()
@@ -140,6 +158,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        sessionTimer?.cancel()
+        dataTimer?.cancel()
         session.close()
         var metadata: Logger.Metadata = [
             "mode": "\(policy.mode)",
@@ -169,12 +189,34 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             headers = nil
             headersComplete = false
             decoder.beginContent()
+            dataTimer = scheduleLimit(after: timeLimits.data, context: context) { handler, context in
+                handler.exceeded("data_time_limit", .dataTimeLimit, reply: .dataTimeLimit, context: context)
+            }
         case .replyAndClose(let reply):
             write(reply, context: context)
             close(context: context, outcome: reply.code == .closing ? .quit : .refused)
         case .none:
             break
         }
+    }
+
+    /// Runs `body` on this handler's event loop after `delay`, unless cancelled.
+    private func scheduleLimit(
+        after delay: Duration,
+        context: ChannelHandlerContext,
+        _ body: @escaping (SMTPSessionHandler, ChannelHandlerContext) -> Void
+    ) -> Scheduled<Void> {
+        context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) { [self] in
+            body(self, context)
+        }
+    }
+
+    /// A time limit ran out: say why, with 421 4.4.2, and close.
+    private func exceeded(_ limit: String, _ reason: Outcome, reply: SMTPReply, context: ChannelHandlerContext) {
+        guard !closing else { return }
+        logger.notice("limit_exceeded", metadata: ["limit": "\(limit)"])
+        outcome = reason
+        perform(.replyAndClose(reply), context: context)
     }
 
     private func write(_ reply: SMTPReply, context: ChannelHandlerContext) {
@@ -257,6 +299,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     private func finishMessage(context: ChannelHandlerContext) {
+        dataTimer?.cancel()
+        dataTimer = nil
         let queueID = QueueID.next()
         // The envelope, read before the state machine closes the transaction.
         let recipients = session.recipients

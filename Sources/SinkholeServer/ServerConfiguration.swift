@@ -46,6 +46,10 @@ public struct ServerConfiguration: Sendable {
     public var maxConnections: Int
     /// How long a client may stay silent before `421 4.4.2 Idle timeout`. Default 300 s.
     public var idleTimeout: Duration
+    /// How long a whole session may last before `421 4.4.2 Session time limit exceeded`. Default 30 min.
+    public var sessionTimeLimit: Duration
+    /// How long one message's content may take before `421 4.4.2 DATA time limit exceeded`. Default 10 min.
+    public var dataTimeLimit: Duration
     /// After SIGTERM, how long messages in DATA may take to finish. Default 10 s.
     public var shutdownGracePeriod: Duration
     /// Most header bytes an `accept-log` line carries. Default 64 KiB.
@@ -57,6 +61,8 @@ public struct ServerConfiguration: Sendable {
         commandLineLengthLimit: Int = SMTPDefaults.commandLineLengthLimit,
         maxConnections: Int = SMTPDefaults.maxConnections,
         idleTimeout: Duration = .seconds(SMTPDefaults.idleTimeoutSeconds),
+        sessionTimeLimit: Duration = .seconds(SMTPDefaults.sessionTimeLimitSeconds),
+        dataTimeLimit: Duration = .seconds(SMTPDefaults.dataTimeLimitSeconds),
         shutdownGracePeriod: Duration = .seconds(10),
         headerLogLimit: Int = 64 * 1024
     ) {
@@ -65,6 +71,8 @@ public struct ServerConfiguration: Sendable {
         self.commandLineLengthLimit = commandLineLengthLimit
         self.maxConnections = maxConnections
         self.idleTimeout = idleTimeout
+        self.sessionTimeLimit = sessionTimeLimit
+        self.dataTimeLimit = dataTimeLimit
         self.shutdownGracePeriod = shutdownGracePeriod
         self.headerLogLimit = headerLogLimit
     }

@@ -198,6 +198,8 @@ struct Settings {
     var maxRecipients: Int
     var maxConnections: Int
     var idleTimeout: Duration
+    var sessionTimeLimit: Duration
+    var dataTimeLimit: Duration
     var shutdownGrace: Duration
     var headerLogLimit: Int
     var logFormat: LogFormat
@@ -287,6 +289,13 @@ struct Settings {
         idleTimeout = try layers.value("idle-timeout", default: .seconds(SMTPDefaults.idleTimeoutSeconds), Parse.duration,
                                        expected: "a duration such as 300, 300s or 5m")
         guard idleTimeout > .zero else { throw SettingsError(description: "invalid idle-timeout: must be more than 0") }
+        sessionTimeLimit = try layers.value("session-time-limit", default: .seconds(SMTPDefaults.sessionTimeLimitSeconds),
+                                            Parse.duration, expected: "a duration such as 1800, 30m or 1h")
+        dataTimeLimit = try layers.value("data-time-limit", default: .seconds(SMTPDefaults.dataTimeLimitSeconds),
+                                         Parse.duration, expected: "a duration such as 600 or 10m")
+        guard sessionTimeLimit > .zero, dataTimeLimit > .zero else {
+            throw SettingsError(description: "invalid session-time-limit or data-time-limit: must be more than 0")
+        }
         shutdownGrace = try layers.value("shutdown-grace", default: .seconds(10), Parse.duration,
                                          expected: "a duration such as 10 or 10s")
         headerLogLimit = try layers.value("header-log-limit", default: 64 * 1024, Parse.size,

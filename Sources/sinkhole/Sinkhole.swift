@@ -126,6 +126,16 @@ struct Sinkhole: AsyncParsableCommand {
         "How long a client may stay silent before 421 4.4.2 Idle timeout. (default: 300s)", valueName: "duration"))
     var idleTimeout: String?
 
+    @Option(name: .customLong("session-time-limit"), help: ArgumentHelp(
+        "Longest a whole session may last, however busy, before 421 4.4.2 Session time limit exceeded. (default: 30m)",
+        valueName: "duration"))
+    var sessionTimeLimit: String?
+
+    @Option(name: .customLong("data-time-limit"), help: ArgumentHelp(
+        "Longest one message's content may take, 354 to the final dot, before 421 4.4.2 DATA time limit exceeded. (default: 10m)",
+        valueName: "duration"))
+    var dataTimeLimit: String?
+
     @Option(name: .customLong("shutdown-grace"), help: ArgumentHelp(
         "On SIGTERM/SIGINT, how long messages in DATA may take to finish. (default: 10s)", valueName: "duration"))
     var shutdownGrace: String?
@@ -155,6 +165,7 @@ struct Sinkhole: AsyncParsableCommand {
             ("greylist-max-entries", greylistMaxEntries), ("max-line-length", maxLineLength),
             ("max-message-size", maxMessageSize), ("max-recipients", maxRecipients),
             ("max-connections", maxConnections), ("idle-timeout", idleTimeout), ("shutdown-grace", shutdownGrace),
+            ("session-time-limit", sessionTimeLimit), ("data-time-limit", dataTimeLimit),
             ("header-log-limit", headerLogLimit), ("log-format", logFormat), ("log-level", logLevel),
         ]
         for (key, value) in single { values[key] = value.map { [$0] } ?? [] }
@@ -206,6 +217,8 @@ struct Sinkhole: AsyncParsableCommand {
                 commandLineLengthLimit: settings.maxLineLength,
                 maxConnections: settings.maxConnections,
                 idleTimeout: settings.idleTimeout,
+                sessionTimeLimit: settings.sessionTimeLimit,
+                dataTimeLimit: settings.dataTimeLimit,
                 shutdownGracePeriod: settings.shutdownGrace,
                 headerLogLimit: settings.headerLogLimit
             ),
@@ -227,6 +240,13 @@ struct Sinkhole: AsyncParsableCommand {
             gracefulShutdownSignals: [],
             logger: logger.quiet()
         ))
+        let fileLimit = Self.raiseFileLimit()
+        if fileLimit < settings.maxConnections + 64 {
+            logger.warning("fd_limit_low", metadata: [
+                "fd_limit": "\(fileLimit)", "max_connections": "\(settings.maxConnections)",
+                "note": "connections past the file limit wait unaccepted: raise the hard limit (ulimit -Hn, systemd LimitNOFILE, ECS ulimits nofile)",
+            ])
+        }
         let signalSources = Self.catchShutdownSignals { Task { await group.triggerGracefulShutdown() } }
         defer { signalSources.forEach { $0.cancel() } }
         do {
@@ -237,6 +257,7 @@ struct Sinkhole: AsyncParsableCommand {
                     "hostname": "\(settings.hostname)",
                     "mode": "\(modes.current)",
                     "mode_source": "\(source.name)",
+                    "fd_limit": "\(fileLimit)",
                 ])
             }
         } catch {
@@ -304,6 +325,19 @@ struct Sinkhole: AsyncParsableCommand {
             source.resume()
             return source
         }
+    }
+
+    /// Raises the soft limit on open files to the hard limit (each connection
+    /// is one), and returns the limit now in force.
+    private static func raiseFileLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return Int(clamping: limit.rlim_cur)
     }
 
     private static func systemHostname() -> String {

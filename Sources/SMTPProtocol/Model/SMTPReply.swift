@@ -162,6 +162,10 @@ extension SMTPReply {
     public static let tooManyConnections = make(.serviceNotAvailable, 4, 7, 0, "Too many connections")
     /// `421 4.4.2 Idle timeout`
     public static let idleTimeout = make(.serviceNotAvailable, 4, 4, 2, "Idle timeout")
+    /// `421 4.4.2 Session time limit exceeded`: the whole connection took too long.
+    public static let sessionTimeLimit = make(.serviceNotAvailable, 4, 4, 2, "Session time limit exceeded")
+    /// `421 4.4.2 DATA time limit exceeded`: one message's content took too long.
+    public static let dataTimeLimit = make(.serviceNotAvailable, 4, 4, 2, "DATA time limit exceeded")
     /// `421 4.3.2 Shutting down`
     public static let shuttingDown = make(.serviceNotAvailable, 4, 3, 2, "Shutting down")
 
