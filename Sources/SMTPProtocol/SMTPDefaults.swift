@@ -10,6 +10,10 @@ public enum SMTPDefaults {
     public static let maxRecipients = 1000
     /// Most connections open at once; the next is answered `421 4.7.0` and closed.
     public static let maxConnections = 10_000
+    /// Command errors (syntax, sequence, unknown command, line too long) a
+    /// session may make before `421 4.7.0 Too many errors` (Postfix's
+    /// `smtpd_hard_error_limit` is 20 too).
+    public static let maxErrors = 20
     /// Seconds a client may stay silent before `421 4.4.2 Idle timeout`.
     public static let idleTimeoutSeconds = 300
     /// Longest a whole session may last, however busy (a client trickling a

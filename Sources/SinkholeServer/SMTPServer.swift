@@ -133,6 +133,7 @@ public final class SMTPServer: Service, Sendable {
                         clientIP: remote?.ipAddress,
                         headerLogLimit: configuration.headerLogLimit,
                         timeLimits: .init(session: configuration.sessionTimeLimit, data: configuration.dataTimeLimit),
+                        maxErrors: configuration.maxErrors,
                         logger: connectionLogger
                     ))
                 }

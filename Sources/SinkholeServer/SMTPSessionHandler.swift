@@ -19,6 +19,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         case quit
         case refused
         case idleTimeout = "idle_timeout"
+        case tooManyErrors = "too_many_errors"
+        case httpRequest = "http_request"
         case sessionTimeLimit = "session_time_limit"
         case dataTimeLimit = "data_time_limit"
         case shutdown
@@ -39,6 +41,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         var data: Duration
     }
     private let timeLimits: TimeLimits
+    private let maxErrors: Int
+    private var errors = 0
     private var sessionTimer: Scheduled<Void>?
     private var dataTimer: Scheduled<Void>?
 
@@ -66,9 +70,11 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         headerLogLimit: Int,
         timeLimits: TimeLimits = TimeLimits(session: .seconds(SMTPDefaults.sessionTimeLimitSeconds),
                                             data: .seconds(SMTPDefaults.dataTimeLimitSeconds)),
+        maxErrors: Int = SMTPDefaults.maxErrors,
         logger: Logger
     ) {
         self.timeLimits = timeLimits
+        self.maxErrors = maxErrors
         self.decoder = decoder
         self.session = SMTPSessionStateMachine(configuration: configuration, clientIP: clientIP)
         self.policy = policy
@@ -90,6 +96,12 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         switch unwrapInboundIn(data) {
         case .line(let line):
             commands += 1
+            if Self.isHTTPRequest(line) {
+                logger.notice("http_request", metadata: [:])
+                outcome = .httpRequest
+                perform(.replyAndClose(.httpRequest), context: context)
+                return
+            }
             switch SMTPCommandParser.parse(line) {
             case .success(let command):
                 let before = session.recipients.count
@@ -219,21 +231,62 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         perform(.replyAndClose(reply), context: context)
     }
 
+    /// `GET / HTTP/1.1` and the like: a verb of HTTP's, then ` HTTP/`.
+    static func isHTTPRequest(_ line: ByteBuffer) -> Bool {
+        let view = line.readableBytesView
+        guard let space = view.firstIndex(of: UInt8(ascii: " ")) else { return false }
+        let verb = view[view.startIndex..<space]
+        guard verb.count <= 7, ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "CONNECT", "PATCH"]
+            .contains(where: { verb.elementsEqual($0.utf8) }) else { return false }
+        let http = Array(" HTTP/".utf8)
+        var index = space
+        while index + http.count <= view.endIndex {
+            if view[index..<index + http.count].elementsEqual(http) { return true }
+            index += 1
+        }
+        return false
+    }
+
     private func write(_ reply: SMTPReply, context: ChannelHandlerContext) {
+        if (500...504).contains(reply.code.value) && !closing {
+            // A command error (syntax, sequence, unknown, too long): a session
+            // that makes too many is not an SMTP client worth answering.
+            errors += 1
+            if errors > maxErrors {
+                logger.notice("limit_exceeded", metadata: ["limit": "max_errors", "max": .stringConvertible(maxErrors)])
+                outcome = .tooManyErrors
+                lastReplyCode = SMTPReply.tooManyErrors.code.value
+                var buffer = context.channel.allocator.buffer(capacity: 64)
+                buffer.writeSMTPReply(.tooManyErrors)
+                context.write(wrapOutboundOut(buffer), promise: nil)
+                close(context: context, outcome: .tooManyErrors)
+                return
+            }
+        }
         lastReplyCode = reply.code.value
         var buffer = context.channel.allocator.buffer(capacity: 64)
         buffer.writeSMTPReply(reply)
         context.write(wrapOutboundOut(buffer), promise: nil)
     }
 
+    /// How long a closing session's unread input is drained before the
+    /// connection is closed whatever the client does.
+    static let lingerTime: TimeAmount = .seconds(2)
+
     private func close(context: ChannelHandlerContext, outcome: Outcome) {
         closing = true
         self.outcome = self.outcome ?? outcome
-        // Close once the reply is on the wire, not before.
+        // Once the reply is on the wire, close our side only (FIN), and keep
+        // reading, discarding, until the client closes its side or the linger
+        // time runs out. Closing outright with the client's pipelined commands
+        // unread would send a reset, which can destroy the reply before the
+        // client reads it.
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(ByteBuffer())).whenComplete { _ in
-            channel.close(promise: nil)
+            channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
+            channel.eventLoop.scheduleTask(in: Self.lingerTime) { channel.close(promise: nil) }
         }
+        context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
     }
 
     private func countRecipient(_ action: SessionAction, acceptedBefore: Int) {

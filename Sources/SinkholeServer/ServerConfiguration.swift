@@ -50,6 +50,8 @@ public struct ServerConfiguration: Sendable {
     public var sessionTimeLimit: Duration
     /// How long one message's content may take before `421 4.4.2 DATA time limit exceeded`. Default 10 min.
     public var dataTimeLimit: Duration
+    /// Command errors a session may make before `421 4.7.0 Too many errors`. Default 20.
+    public var maxErrors: Int
     /// After SIGTERM, how long messages in DATA may take to finish. Default 10 s.
     public var shutdownGracePeriod: Duration
     /// Most header bytes an `accept-log` line carries. Default 64 KiB.
@@ -63,6 +65,7 @@ public struct ServerConfiguration: Sendable {
         idleTimeout: Duration = .seconds(SMTPDefaults.idleTimeoutSeconds),
         sessionTimeLimit: Duration = .seconds(SMTPDefaults.sessionTimeLimitSeconds),
         dataTimeLimit: Duration = .seconds(SMTPDefaults.dataTimeLimitSeconds),
+        maxErrors: Int = SMTPDefaults.maxErrors,
         shutdownGracePeriod: Duration = .seconds(10),
         headerLogLimit: Int = 64 * 1024
     ) {
@@ -73,6 +76,7 @@ public struct ServerConfiguration: Sendable {
         self.idleTimeout = idleTimeout
         self.sessionTimeLimit = sessionTimeLimit
         self.dataTimeLimit = dataTimeLimit
+        self.maxErrors = maxErrors
         self.shutdownGracePeriod = shutdownGracePeriod
         self.headerLogLimit = headerLogLimit
     }

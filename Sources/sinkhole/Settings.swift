@@ -200,6 +200,7 @@ struct Settings {
     var idleTimeout: Duration
     var sessionTimeLimit: Duration
     var dataTimeLimit: Duration
+    var maxErrors: Int
     var shutdownGrace: Duration
     var headerLogLimit: Int
     var logFormat: LogFormat
@@ -293,6 +294,8 @@ struct Settings {
                                             Parse.duration, expected: "a duration such as 1800, 30m or 1h")
         dataTimeLimit = try layers.value("data-time-limit", default: .seconds(SMTPDefaults.dataTimeLimitSeconds),
                                          Parse.duration, expected: "a duration such as 600 or 10m")
+        maxErrors = try layers.value("max-errors", default: SMTPDefaults.maxErrors, Parse.positive,
+                                     expected: "a whole number above 0")
         guard sessionTimeLimit > .zero, dataTimeLimit > .zero else {
             throw SettingsError(description: "invalid session-time-limit or data-time-limit: must be more than 0")
         }

@@ -122,6 +122,11 @@ struct Sinkhole: AsyncParsableCommand {
         "Most connections at once; the next gets 421 4.7.0 and is closed. (default: 10000)", valueName: "n"))
     var maxConnections: String?
 
+    @Option(name: .customLong("max-errors"), help: ArgumentHelp(
+        "Command errors (syntax, sequence, unknown, too long) a session may make; the next gets 421 4.7.0 Too many errors. (default: 20)",
+        valueName: "n"))
+    var maxErrors: String?
+
     @Option(name: .customLong("idle-timeout"), help: ArgumentHelp(
         "How long a client may stay silent before 421 4.4.2 Idle timeout. (default: 300s)", valueName: "duration"))
     var idleTimeout: String?
@@ -165,7 +170,7 @@ struct Sinkhole: AsyncParsableCommand {
             ("greylist-max-entries", greylistMaxEntries), ("max-line-length", maxLineLength),
             ("max-message-size", maxMessageSize), ("max-recipients", maxRecipients),
             ("max-connections", maxConnections), ("idle-timeout", idleTimeout), ("shutdown-grace", shutdownGrace),
-            ("session-time-limit", sessionTimeLimit), ("data-time-limit", dataTimeLimit),
+            ("session-time-limit", sessionTimeLimit), ("data-time-limit", dataTimeLimit), ("max-errors", maxErrors),
             ("header-log-limit", headerLogLimit), ("log-format", logFormat), ("log-level", logLevel),
         ]
         for (key, value) in single { values[key] = value.map { [$0] } ?? [] }
@@ -219,6 +224,7 @@ struct Sinkhole: AsyncParsableCommand {
                 idleTimeout: settings.idleTimeout,
                 sessionTimeLimit: settings.sessionTimeLimit,
                 dataTimeLimit: settings.dataTimeLimit,
+                maxErrors: settings.maxErrors,
                 shutdownGracePeriod: settings.shutdownGrace,
                 headerLogLimit: settings.headerLogLimit
             ),

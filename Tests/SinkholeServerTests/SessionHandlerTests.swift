@@ -168,10 +168,40 @@ struct SessionHandlerTests {
         let session = try SessionHarness(mode: .accept)
         _ = try session.output()
         var bytes = ByteBuffer(bytes: [0x16, 0x03, 0x01, 0x00, 0xA5, 0x01, 0x00, 0xFF, 0xFE])
-        bytes.writeString("\r\nGET / HTTP/1.1\r\nNOOP\r\n")
+        bytes.writeString("\r\nXYZZY plugh\r\nNOOP\r\n")
         try session.channel.writeInbound(bytes)
         #expect(try session.output()
             == "500 5.5.2 Invalid characters in command\r\n500 5.5.2 Command not recognized\r\n250 2.0.0 OK\r\n")
+    }
+
+    @Test("An HTTP request gets 554 5.7.0 and the connection is closed", arguments: [
+        "GET / HTTP/1.1", "POST /api HTTP/1.0", "CONNECT mail.example.com:25 HTTP/1.1", "HEAD /x HTTP/2",
+    ])
+    func http(requestLine: String) throws {
+        let session = try SessionHarness(mode: .accept)
+        _ = try session.output()
+        #expect(try session.send(requestLine + "\r\nHost: x\r\n\r\n") == "554 5.7.0 HTTP request on an SMTP port\r\n")
+        #expect(session.isClosed())
+    }
+
+    @Test("Commands named like HTTP verbs without HTTP/ are only unrecognized")
+    func notHTTP() throws {
+        let session = try SessionHarness(mode: .accept)
+        _ = try session.output()
+        #expect(try session.send("GET lost\r\nNOOP\r\n") == "500 5.5.2 Command not recognized\r\n250 2.0.0 OK\r\n")
+    }
+
+    @Test("The 21st command error gets 421 4.7.0 Too many errors and the connection is closed")
+    func tooManyErrors() throws {
+        let session = try SessionHarness(mode: .accept)
+        _ = try session.output()
+        let twenty = try session.send(String(repeating: "XYZZY\r\n", count: 20))
+        #expect(twenty == String(repeating: "500 5.5.2 Command not recognized\r\n", count: 20))
+        #expect(!session.isClosed())
+        // Good commands do not count, and do not reset the count.
+        #expect(try session.send("NOOP\r\n") == "250 2.0.0 OK\r\n")
+        #expect(try session.send("RCPT TO:<a@b>\r\n") == "421 4.7.0 Too many errors\r\n")
+        #expect(session.isClosed())
     }
 
     @Test("Shutdown: an idle session gets 421 4.3.2 Shutting down")

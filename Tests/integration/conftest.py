@@ -368,6 +368,16 @@ def wait_for_rcpt_reply(server, expected, deadline: float = 5.0) -> float:
     raise AssertionError(f"RCPT never got {expected} within {deadline}s; got {seen[-3:]}")
 
 
+def raw_session(server, timeout: float = 10.0) -> "RawClient":
+    """A raw client past the greeting and EHLO."""
+    client = server.raw(timeout=timeout)
+    assert client.reply() == (220, [f"{HOSTNAME} ESMTP sinkhole".encode()])
+    client.send(b"EHLO client.test\r\n")
+    code, lines = client.reply()
+    assert code == 250 and lines[0] == HOSTNAME.encode() and b"PIPELINING" in lines
+    return client
+
+
 def queue_id(reply: tuple[int, bytes]) -> str:
     code, text = reply
     assert code == 250, reply

@@ -5,17 +5,9 @@ import time
 
 import pytest
 
-from conftest import HOSTNAME, QUEUE_ID, assert_one_line_error, rcpt_reply, run_sinkhole
+from conftest import HOSTNAME, QUEUE_ID, assert_one_line_error, raw_session, rcpt_reply, run_sinkhole
 
 SHUTTING_DOWN = (421, b"4.3.2 Shutting down")
-
-
-def raw_session(server):
-    client = server.raw()
-    assert client.reply1() == (220, f"{HOSTNAME} ESMTP sinkhole".encode())
-    client.send(b"EHLO client.test\r\n")
-    assert client.reply()[0] == 250
-    return client
 
 
 def test_sigterm_lets_data_finish_and_tells_idle_sessions_421(sinkhole):

@@ -160,6 +160,10 @@ extension SMTPReply {
 
     /// `421 4.7.0 Too many connections`
     public static let tooManyConnections = make(.serviceNotAvailable, 4, 7, 0, "Too many connections")
+    /// `421 4.7.0 Too many errors`: the session made more command errors than allowed.
+    public static let tooManyErrors = make(.serviceNotAvailable, 4, 7, 0, "Too many errors")
+    /// `554 5.7.0 HTTP request on an SMTP port`: a web client (or a proxy probe) is closed at once.
+    public static let httpRequest = make(.transactionFailed, 5, 7, 0, "HTTP request on an SMTP port")
     /// `421 4.4.2 Idle timeout`
     public static let idleTimeout = make(.serviceNotAvailable, 4, 4, 2, "Idle timeout")
     /// `421 4.4.2 Session time limit exceeded`: the whole connection took too long.
