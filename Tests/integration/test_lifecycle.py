@@ -169,3 +169,37 @@ def test_json_config_file(sinkhole, tmp_path):
     client.mail("a@example.com")
     assert client.rcpt("b@sinkhole.test") == (250, b"2.1.5 OK")
     client.quit()
+
+
+def test_sigterm_under_load_200_transfers(sinkhole):
+    """SIGTERM during 200 sessions: the 100 in DATA finish with 250, every other gets 421, exit 0 in the grace period."""
+    server = sinkhole("--mode", "accept", "--shutdown-grace", "8s")
+    in_data = []
+    for _ in range(100):
+        client = raw_session(server)
+        client.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@sinkhole.test>\r\nDATA\r\n")
+        in_data.append(client)
+    for client in in_data:
+        assert [client.reply1()[0] for _ in range(3)] == [250, 250, 354]
+        client.send(b"Subject: under load\r\n\r\n" + b"first half\r\n" * 1000)
+    idle = [raw_session(server) for _ in range(100)]
+
+    server.terminate()
+    signalled = time.monotonic()
+    for client in idle:
+        assert client.reply1() == SHUTTING_DOWN
+        assert client.at_eof()
+    for client in in_data:
+        client.send(b"second half\r\n" * 1000 + b".\r\n")
+    for client in in_data:
+        code, text = client.reply1()
+        assert code == 250 and QUEUE_ID.match(text), (code, text)
+        assert client.reply1() == SHUTTING_DOWN
+        assert client.at_eof()
+
+    assert server.wait(timeout=15) == 0
+    assert time.monotonic() - signalled < 8
+    connections = server.logs(lambda e: e["event"] == "connection")
+    assert len(connections) == 200
+    assert sum(c["messages"] for c in connections) == 100
+    assert {c["outcome"] for c in connections} == {"shutdown"}
