@@ -90,6 +90,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // libFuzzer target: built only with -sanitize=fuzzer (make fuzz), in .build-fuzz.
+        .executableTarget(
+            name: "SinkholeFuzzer",
+            dependencies: ["SMTPProtocol", "SinkholePolicy", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SMTPProtocolTests",
             dependencies: ["SMTPProtocol", .product(name: "NIOCore", package: "swift-nio")],

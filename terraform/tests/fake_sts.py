@@ -7,7 +7,7 @@ Usage: fake_sts.py PORT_FILE  - listens on 127.0.0.1 on a free port, writes
 the port to PORT_FILE, and serves until killed.
 """
 import sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 IDENTITY = (
@@ -23,6 +23,9 @@ IDENTITY = (
 
 
 class Handler(BaseHTTPRequestHandler):
+    # Keep-alive, as the AWS SDK expects; each connection has its own thread.
+    protocol_version = "HTTP/1.1"
+
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         form = parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
@@ -49,7 +52,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    server = HTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     with open(sys.argv[1], "w") as f:
         f.write(str(server.server_address[1]))
     server.serve_forever()

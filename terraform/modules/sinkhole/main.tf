@@ -271,6 +271,15 @@ resource "aws_ecs_task_definition" "this" {
       value     = "0"
     }]
 
+    # One descriptor per connection: room for 50,000 (sinkhole raises its soft
+    # limit to this hard limit at start, and warns when it is below
+    # --max-connections).
+    ulimits = [{
+      name      = "nofile"
+      softLimit = var.open_files_limit
+      hardLimit = var.open_files_limit
+    }]
+
     linuxParameters = {
       capabilities = {
         add  = []

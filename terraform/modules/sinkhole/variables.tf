@@ -298,3 +298,14 @@ variable "log_kms_key_arn" {
   type        = string
   default     = null
 }
+
+variable "open_files_limit" {
+  description = "The container's nofile ulimit (soft and hard): sinkhole holds one descriptor per connection."
+  type        = number
+  default     = 65536
+
+  validation {
+    condition     = var.open_files_limit >= 1024 && var.open_files_limit <= 1048576 && floor(var.open_files_limit) == var.open_files_limit
+    error_message = "open_files_limit must be a whole number from 1024 to 1048576."
+  }
+}

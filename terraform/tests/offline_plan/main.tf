@@ -38,7 +38,7 @@ provider "aws" {
   skip_requesting_account_id  = true
   skip_metadata_api_check     = true
   skip_region_validation      = true
-  max_retries                 = 1
+  max_retries                 = 3
 
   endpoints {
     sts              = var.endpoint

@@ -283,6 +283,11 @@ run "container_definition" {
   }
 
   assert {
+    condition     = jsondecode(aws_ecs_task_definition.this[0].container_definitions)[0].ulimits == [{ name = "nofile", softLimit = 65536, hardLimit = 65536 }]
+    error_message = "The container must be allowed 65536 open files (one per connection)."
+  }
+
+  assert {
     condition     = jsondecode(aws_ecs_task_definition.this[0].container_definitions)[0].systemControls == [{ namespace = "net.ipv4.ip_unprivileged_port_start", value = "0" }]
     error_message = "Port 25 must be bindable as non-root through the namespaced sysctl, not a capability."
   }

@@ -1,0 +1,101 @@
+// libFuzzer target over the command parser and the session state machine,
+// with the real policy (every mode), the way the server drives them: lines up
+// to the first LF, DATA content up to a lone ".", then the end of data.
+//
+// Build and run (`make fuzz`, or bounded in `make test`):
+//   swift build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING \
+//       --product SinkholeFuzzer --scratch-path .build-fuzz
+//   .build-fuzz/debug/SinkholeFuzzer Tests/FuzzCorpus -max_total_time=60
+//
+// SwiftPM links an executable's `main` to `SinkholeFuzzer_main`; in the fuzz
+// build that function hands over to libFuzzer's driver. In an ordinary build
+// (`swift build`) the target compiles to a program that does nothing.
+//
+// It checks what must hold for any input: every reply encodes to lines of
+// `NNN[- ]text\r\n` with a code from 200 to 599 and no bare CR or LF inside,
+// a closed session answers nothing more, and nothing traps.
+
+import NIOCore
+import SMTPProtocol
+import SinkholePolicy
+
+private let modes = Mode.allCases
+private let configuration = SessionConfiguration(hostname: "fuzz.test", maxRecipients: 5, maxMessageSize: 64)
+private let policy = PolicyConfiguration(greylist: GreylistTable(window: .seconds(60), capacity: 4))
+
+#if FUZZING
+@_silgen_name("LLVMFuzzerRunDriver")
+private func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+@_cdecl("SinkholeFuzzer_main")
+public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var argc = argc
+    var argv = argv
+    return runFuzzerDriver(&argc, &argv) { data, count in
+        guard let data else { return 0 }
+        return fuzzOneInput(data, count)
+    }
+}
+#endif
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
+    let bytes = UnsafeBufferPointer(start: data, count: count)
+    guard let first = bytes.first else { return 0 }
+    // The first byte picks the mode and the client address (greylist).
+    var decider = SessionPolicy(mode: modes[Int(first) % modes.count], configuration: policy)
+    var session = SMTPSessionStateMachine(configuration: configuration, clientIP: "192.0.2.\(first % 4)")
+    check(session.greeting(decider: &decider))
+
+    var lines = bytes.dropFirst().split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)[...]
+    while let raw = lines.popFirst() {
+        let line = raw.last == UInt8(ascii: "\r") ? raw.dropLast() : raw[...]
+        if session.isReceivingData {
+            var size = 0
+            var content = line
+            while !(content.count == 1 && content.first == UInt8(ascii: ".")) {
+                size += content.count + 2
+                guard let next = lines.popFirst() else { return 0 }
+                content = next.last == UInt8(ascii: "\r") ? next.dropLast() : next[...]
+            }
+            check(session.receiveEndOfData(size: size, exceededLimit: size > configuration.maxMessageSize,
+                                           queueID: "0000000000000001", decider: &decider))
+            continue
+        }
+        let wasClosed = session.isClosed
+        let action: SessionAction
+        switch SMTPCommandParser.parse(ByteBuffer(bytes: line)) {
+        case .success(let command): action = session.receive(command, decider: &decider)
+        case .failure(let error): action = session.reject(error)
+        }
+        if wasClosed { precondition(action == .none, "a closed session answered \(action)") }
+        check(action)
+    }
+    return 0
+}
+
+private func check(_ action: SessionAction) {
+    let reply: SMTPReply
+    switch action {
+    case .reply(let r), .replyAndClose(let r), .startData(let r): reply = r
+    case .none: return
+    }
+    precondition((200...599).contains(reply.code.value), "reply code \(reply.code)")
+    var buffer = ByteBuffer()
+    buffer.writeSMTPReply(reply)
+    let text = Array(buffer.readableBytesView)
+    precondition(text.count >= 6 && text.suffix(2) == [13, 10], "reply not CRLF-terminated")
+    var start = 0
+    for index in text.indices where text[index] == 10 {
+        precondition(index > start && text[index - 1] == 13, "bare LF in a reply")
+        let line = text[start..<(index - 1)]
+        precondition(line.count >= 4 && line.prefix(3).allSatisfy { (48...57).contains($0) }
+                     && (line[line.startIndex + 3] == 32 || line[line.startIndex + 3] == 45), "malformed reply line")
+        precondition(!line.contains(13), "bare CR in a reply")
+        start = index + 1
+    }
+}
