@@ -17,6 +17,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // Pure SMTP: model, parser, reply encoder, session state machine. ByteBuffer only.
@@ -37,6 +40,7 @@ let package = Package(
             dependencies: [
                 "SinkholePolicy",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -58,6 +62,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The operations HTTP listener: /healthz, /readyz, Prometheus /metrics.
+        .target(
+            name: "SinkholeOps",
+            dependencies: [
+                "ModeSources",
+                "SinkholePolicy",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The NIO shell: framing decoder, session handler, listeners.
         .target(
             name: "SinkholeServer",
@@ -69,6 +87,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -78,6 +97,9 @@ let package = Package(
             dependencies: [
                 "SinkholeServer",
                 "SinkholeAWS",
+                "SinkholeOps",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 "ModeSources",
                 "SinkholePolicy",
                 "SMTPProtocol",
@@ -108,7 +130,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ModeSourcesTests",
-            dependencies: ["ModeSources", "SinkholePolicy", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ModeSources", "SinkholePolicy", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "MetricsTestKit", package: "swift-metrics")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -131,6 +154,7 @@ let package = Package(
                 "ModeSources",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

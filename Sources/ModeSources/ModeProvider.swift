@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import SinkholePolicy
 import Synchronization
 
@@ -43,6 +44,7 @@ public final class ModeProvider: Sendable {
     private let logger: Logger
     private let now: @Sendable () -> ContinuousClock.Instant
     private let state: Mutex<State>
+    private let metrics: Metrics
 
     public static let defaultTTL: Duration = .seconds(30)
 
@@ -51,7 +53,8 @@ public final class ModeProvider: Sendable {
         ttl: Duration = defaultTTL,
         fallback: Mode = .defer,
         logger: Logger,
-        now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
         self.source = source
         self.ttl = ttl
@@ -59,6 +62,8 @@ public final class ModeProvider: Sendable {
         self.logger = logger
         self.now = now
         self.state = Mutex(State(snapshot: Snapshot(mode: fallback, isKnown: false, reads: 0, errors: 0)))
+        self.metrics = Metrics(source: source, factory: metricsFactory)
+        metrics.show(fallback, known: false)
     }
 
     /// The mode a session accepted now starts with. Never waits.
@@ -147,9 +152,11 @@ public final class ModeProvider: Sendable {
             return (previous, waiters)
         }
         for waiter in waiters { waiter.resume() }
+        metrics.refreshes.increment()
 
         switch result {
         case .success(let mode):
+            metrics.show(mode, known: true)
             if previous.isKnown && previous.mode != mode {
                 logger.notice("mode_changed", metadata: [
                     "old": "\(previous.mode)", "new": "\(mode)", "source": "\(source.name)",
@@ -162,6 +169,7 @@ public final class ModeProvider: Sendable {
             }
             return nil
         case .failure(let error):
+            metrics.errors.increment()
             var metadata: Logger.Metadata = [
                 "source": "\(source.name)", "reason": "\(error.reason)",
             ]
@@ -175,6 +183,35 @@ public final class ModeProvider: Sendable {
             }
             logger.error("mode_source_error", metadata: metadata)
             return error
+        }
+    }
+}
+
+extension ModeProvider {
+    /// `sinkhole_mode{mode}` (1 for the mode sessions start with, 0 for the
+    /// others), `sinkhole_mode_known`, and the source's reads and failures
+    /// labelled by its kind (`static`, `env`, `file`, `ssm`).
+    struct Metrics: Sendable {
+        let modes: [Mode: Gauge]
+        let known: Gauge
+        let refreshes: Counter
+        let errors: Counter
+
+        init(source: any ModeSource, factory: any MetricsFactory) {
+            let kind = String(source.name.prefix { $0 != ":" })
+            var modes: [Mode: Gauge] = [:]
+            for mode in Mode.allCases {
+                modes[mode] = Gauge(label: "sinkhole_mode", dimensions: [("mode", mode.rawValue)], factory: factory)
+            }
+            self.modes = modes
+            known = Gauge(label: "sinkhole_mode_known", factory: factory)
+            refreshes = Counter(label: "sinkhole_mode_refreshes_total", dimensions: [("source", kind)], factory: factory)
+            errors = Counter(label: "sinkhole_mode_refresh_errors_total", dimensions: [("source", kind)], factory: factory)
+        }
+
+        func show(_ current: Mode, known isKnown: Bool) {
+            for (mode, gauge) in modes { gauge.record(mode == current ? 1 : 0) }
+            known.record(isKnown ? 1 : 0)
         }
     }
 }

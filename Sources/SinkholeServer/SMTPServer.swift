@@ -18,6 +18,7 @@ public final class SMTPServer: Service, Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let registry: ConnectionRegistry
+    private let metrics: ServerMetrics?
     private let listeners = Mutex<[any Channel]>([])
 
     public init(
@@ -25,8 +26,10 @@ public final class SMTPServer: Service, Sendable {
         modes: ModeProvider,
         policy: PolicyConfiguration,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        metrics: ServerMetrics? = nil,
         logger: Logger
     ) {
+        self.metrics = metrics
         self.configuration = configuration
         self.modes = modes
         self.policy = policy
@@ -104,6 +107,7 @@ public final class SMTPServer: Service, Sendable {
         let modes = modes
         let policy = policy
         let logger = logger
+        let metrics = metrics
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -119,6 +123,7 @@ public final class SMTPServer: Service, Sendable {
                         connectionLogger.notice("limit_exceeded", metadata: [
                             "limit": "max_connections", "max": "\(configuration.maxConnections)",
                         ])
+                        metrics?.connectionsRefused.increment()
                         try handlers.addHandler(RefuseConnectionHandler())
                         return
                     }
@@ -134,6 +139,7 @@ public final class SMTPServer: Service, Sendable {
                         headerLogLimit: configuration.headerLogLimit,
                         timeLimits: .init(session: configuration.sessionTimeLimit, data: configuration.dataTimeLimit),
                         maxErrors: configuration.maxErrors,
+                        metrics: metrics,
                         logger: connectionLogger
                     ))
                 }

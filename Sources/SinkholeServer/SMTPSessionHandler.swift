@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import ModeSources
 import NIOCore
@@ -33,6 +34,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var logger: Logger
     private let headerLogLimit: Int
     private let started = ContinuousClock.now
+    private let startedUptime = DispatchTime.now()
 
     /// Limits on wall time that the per-read idle timeout cannot enforce: a
     /// client trickling a byte every few seconds is never idle.
@@ -43,6 +45,10 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private let timeLimits: TimeLimits
     private let maxErrors: Int
     private var errors = 0
+    private let metrics: ServerMetrics?
+    private var tally = ServerMetrics.Tally()
+    /// What the next reply answers, for the replies counter.
+    private var replyingTo = "connect"
     private var sessionTimer: Scheduled<Void>?
     private var dataTimer: Scheduled<Void>?
 
@@ -71,8 +77,10 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         timeLimits: TimeLimits = TimeLimits(session: .seconds(SMTPDefaults.sessionTimeLimitSeconds),
                                             data: .seconds(SMTPDefaults.dataTimeLimitSeconds)),
         maxErrors: Int = SMTPDefaults.maxErrors,
+        metrics: ServerMetrics? = nil,
         logger: Logger
     ) {
+        self.metrics = metrics
         self.timeLimits = timeLimits
         self.maxErrors = maxErrors
         self.decoder = decoder
@@ -83,6 +91,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        metrics?.connectionsActive.increment()
+        metrics?.connectionsTotal.increment()
         sessionTimer = scheduleLimit(after: timeLimits.session, context: context) { handler, context in
             handler.exceeded("session_time_limit", .sessionTimeLimit, reply: .sessionTimeLimit, context: context)
         }
@@ -96,6 +106,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         switch unwrapInboundIn(data) {
         case .line(let line):
             commands += 1
+            tally.bytes += line.readableBytes + 2
             if Self.isHTTPRequest(line) {
                 logger.notice("http_request", metadata: [:])
                 outcome = .httpRequest
@@ -104,22 +115,28 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             }
             switch SMTPCommandParser.parse(line) {
             case .success(let command):
+                replyingTo = command.verb
                 let before = session.recipients.count
                 let action = session.receive(command, decider: &policy)
                 if case .rcpt = command { countRecipient(action, acceptedBefore: before) }
                 perform(action, context: context)
             case .failure(let error):
+                replyingTo = "unrecognized"
                 perform(session.reject(error), context: context)
             }
         case .lineTooLong:
             commands += 1
+            replyingTo = "unrecognized"
             logger.notice("limit_exceeded", metadata: [
                 "limit": "command_line_length", "max": .stringConvertible(decoder.lineLengthLimit),
             ])
             perform(.reply(.lineTooLong), context: context)
         case .content(let bytes):
+            tally.bytes += bytes.readableBytes
             receiveContent(bytes, context: context)
         case .endOfContent:
+            tally.bytes += 3  // the ".\r\n" that ends it
+            replyingTo = "end_of_data"
             finishMessage(context: context)
         }
     }
@@ -170,6 +187,11 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if let metrics {
+            metrics.connectionsActive.decrement()
+            metrics.sessionDuration.recordInterval(since: startedUptime)
+            if !tally.isEmpty { metrics.add(tally) }
+        }
         sessionTimer?.cancel()
         dataTimer?.cancel()
         session.close()
@@ -256,6 +278,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 logger.notice("limit_exceeded", metadata: ["limit": "max_errors", "max": .stringConvertible(maxErrors)])
                 outcome = .tooManyErrors
                 lastReplyCode = SMTPReply.tooManyErrors.code.value
+                if metrics != nil { tally.replies[.init(code: 421, command: replyingTo), default: 0] += 1 }
                 var buffer = context.channel.allocator.buffer(capacity: 64)
                 buffer.writeSMTPReply(.tooManyErrors)
                 context.write(wrapOutboundOut(buffer), promise: nil)
@@ -264,6 +287,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             }
         }
         lastReplyCode = reply.code.value
+        if metrics != nil { tally.replies[.init(code: reply.code.value, command: replyingTo), default: 0] += 1 }
         var buffer = context.channel.allocator.buffer(capacity: 64)
         buffer.writeSMTPReply(reply)
         context.write(wrapOutboundOut(buffer), promise: nil)
@@ -361,6 +385,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         let action = session.receiveEndOfData(
             size: contentSize, exceededLimit: contentExceeded, queueID: queueID, decider: &policy
         )
+        tally.messages[contentExceeded ? .tooBig : (action.reply?.code.isPositive == true ? .accepted : .refused), default: 0] += 1
         if case .reply(let reply) = action, reply.code.isPositive {
             messages += 1
             if policy.mode.logsMessages {
@@ -369,6 +394,10 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         }
         headers = nil
         perform(action, context: context)
+        if let metrics {
+            metrics.add(tally)
+            tally.reset()
+        }
         if closeAfterMessage && !closing {
             outcome = .shutdown
             perform(.replyAndClose(.shuttingDown), context: context)
@@ -387,6 +416,16 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         ]
         if (headers?.readableBytes ?? 0) >= headerLogLimit { metadata["headers_truncated"] = "true" }
         logger.info("message", metadata: metadata)
+    }
+}
+
+extension SessionAction {
+    /// The reply this action sends, if any.
+    var reply: SMTPReply? {
+        switch self {
+        case .reply(let reply), .replyAndClose(let reply), .startData(let reply): reply
+        case .none: nil
+        }
     }
 }
 

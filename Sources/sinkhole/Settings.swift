@@ -179,6 +179,8 @@ enum ModeSourceSpec: Equatable {
 /// Everything sinkhole runs with, resolved from the layers.
 struct Settings {
     var listen: [ListenAddress]
+    /// The operations HTTP listener (`/healthz`, `/readyz`, `/metrics`); nil for `none`.
+    var httpListen: ListenAddress?
     var hostname: String
     var mode: (text: String, origin: String)?
     var modeFile: String?
@@ -217,6 +219,11 @@ struct Settings {
             }
         }
         if listen.isEmpty { listen = [ListenAddress(host: "127.0.0.1", port: 2525)] }
+        httpListen = try layers.value("http-listen", default: ListenAddress(host: "127.0.0.1", port: 8025), { text -> ListenAddress?? in
+            if text.trimmingCharacters(in: .whitespaces).lowercased() == "none" { return .some(nil) }
+            guard let address = ListenAddress(parsing: text) else { return nil }  // not "none": invalid
+            return .some(address)
+        }, expected: "HOST:PORT, such as 127.0.0.1:8025, or none")
 
         hostname = try layers.value("hostname", default: defaultHostname, { text in
             let trimmed = text.trimmingCharacters(in: .whitespaces)

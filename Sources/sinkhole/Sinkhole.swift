@@ -1,11 +1,14 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
 import ModeSources
 import NIOCore
+import Prometheus
 import SMTPProtocol
 import ServiceLifecycle
 import SinkholeAWS
+import SinkholeOps
 import SinkholePolicy
 import SinkholeServer
 
@@ -37,6 +40,11 @@ struct Sinkhole: AsyncParsableCommand {
         "Address to listen on; repeat for more. Port 0 picks a free port. (default: 127.0.0.1:2525)",
         valueName: "host:port"))
     var listen: [String] = []
+
+    @Option(name: .customLong("http-listen"), help: ArgumentHelp(
+        "Address of the operations HTTP listener: GET /healthz, /readyz and Prometheus /metrics; none turns it off. (default: 127.0.0.1:8025)",
+        valueName: "host:port|none"))
+    var httpListen: String?
 
     @Option(name: .customLong("hostname"), help: ArgumentHelp(
         "Name in the greeting and the EHLO reply. (default: the system host name)", valueName: "name"))
@@ -159,7 +167,7 @@ struct Sinkhole: AsyncParsableCommand {
 
     /// Every option's name, which is also its config-file key.
     var flagValues: [String: [String]] {
-        var values: [String: [String]] = ["listen": listen]
+        var values: [String: [String]] = ["listen": listen, "http-listen": httpListen.map { [$0] } ?? []]
         let single: [(String, String?)] = [
             ("hostname", hostname), ("mode", mode), ("mode-file", modeFile), ("mode-cache-ttl", modeCacheTTL),
             ("mode-source", modeSource), ("ssm-with-decryption", ssmWithDecryption ? "true" : nil),
@@ -189,6 +197,17 @@ struct Sinkhole: AsyncParsableCommand {
         let logger = Logger(label: "sinkhole")
         defer { LogWriter.shared.flush() }
 
+        // Metrics first: a handle made before the bootstrap would count nowhere.
+        // Without the HTTP listener nobody can read them, so none are kept.
+        let registry = PrometheusCollectorRegistry()
+        var metrics: ServerMetrics?
+        if settings.httpListen != nil {
+            var factory = PrometheusMetricsFactory(registry: registry)
+            factory.durationHistogramBuckets[ServerMetrics.sessionDurationLabel] = ServerMetrics.sessionDurationBuckets
+            MetricsSystem.bootstrap(factory)
+            metrics = ServerMetrics()
+        }
+
         // The mode: --mode-source if given, else a file if one is named, else
         // the --mode/SINKHOLE_MODE/config value, else defer.
         let source: any ModeSource
@@ -211,6 +230,7 @@ struct Sinkhole: AsyncParsableCommand {
             Self.fail("mode source \(source.name): \(error.reason)", code: 2)
         }
 
+        let greylist = GreylistTable(window: settings.greylistWindow, capacity: settings.greylistMaxEntries)
         let server = SMTPServer(
             configuration: ServerConfiguration(
                 listen: settings.listen,
@@ -231,18 +251,32 @@ struct Sinkhole: AsyncParsableCommand {
             modes: modes,
             policy: PolicyConfiguration(
                 replies: settings.replies,
-                greylist: GreylistTable(window: settings.greylistWindow, capacity: settings.greylistMaxEntries)
+                greylist: greylist
             ),
+            metrics: metrics,
             logger: logger
         )
+        let readiness = Readiness()
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: server),
+            .init(service: ModeRefresher(provider: modes), successTerminationBehavior: .ignore),
+        ]
+        if let address = settings.httpListen {
+            services.append(.init(service: OpsServer(
+                host: address.host, port: address.port, registry: registry, modes: modes, greylist: greylist,
+                readiness: readiness, logger: logger,
+                onListening: { bound in
+                    logger.info("http_listening", metadata: [
+                        "address": "\(SMTPServer.describe(bound))", "paths": "/healthz /readyz /metrics",
+                    ])
+                }
+            )))
+        }
         // The group exists, and SIGTERM/SIGINT are caught, before `listening` is
         // logged: a signal sent the moment sinkhole says it listens (as ECS or a
         // test may do) is a graceful shutdown, not death by the default action.
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [
-                .init(service: server),
-                .init(service: ModeRefresher(provider: modes), successTerminationBehavior: .ignore),
-            ],
+            services: services,
             gracefulShutdownSignals: [],
             logger: logger.quiet()
         ))
@@ -266,12 +300,20 @@ struct Sinkhole: AsyncParsableCommand {
                     "fd_limit": "\(fileLimit)",
                 ])
             }
+            readiness.markListening()
         } catch {
             LogWriter.shared.flush()
             Self.fail("cannot listen on \(settings.listen.map(\.description).joined(separator: ", ")): \(Self.describe(error))", code: 1)
         }
 
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            // The one service that can fail after start is the HTTP listener (its port taken).
+            logger.error("service_failed", metadata: ["error": "\(Self.describe(error))"])
+            LogWriter.shared.flush()
+            Self.fail("\(settings.httpListen.map { "http listener \($0): " } ?? "")\(Self.describe(error))", code: 1)
+        }
         logger.info("stopped")
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MetricsTestKit
 import SinkholePolicy
 import Synchronization
 import Testing
@@ -142,6 +143,28 @@ struct ModeProviderTests {
         #expect(changes.map { $0.metadata["new"] } == ["accept", "greylist"])
         #expect(changes.first?.metadata["old"] == "defer")
         #expect(changes.first?.metadata["source"] == "scripted")
+    }
+
+    @Test("Metrics: a gauge per mode, whether one is known, reads and failures by source kind")
+    func metrics() async throws {
+        let source = ScriptedSource()
+        let recorded = TestMetrics()
+        let provider = ModeProvider(source: source, logger: LogRecorder().logger, metricsFactory: recorded)
+        func gauge(_ mode: Mode) throws -> Double? {
+            try recorded.expectGauge("sinkhole_mode", [("mode", mode.rawValue)]).lastValue
+        }
+        #expect(try gauge(.defer) == 1)
+        #expect(try recorded.expectGauge("sinkhole_mode_known").lastValue == 0)
+        source.answer(.success("greylist"))
+        await provider.refresh()
+        source.answer(.failure(ModeSourceError("timed out")))
+        await provider.refresh()
+        #expect(try gauge(.greylist) == 1)
+        #expect(try gauge(.defer) == 0)
+        #expect(try gauge(.accept) == 0)
+        #expect(try recorded.expectGauge("sinkhole_mode_known").lastValue == 1)
+        #expect(try recorded.expectCounter("sinkhole_mode_refreshes_total", [("source", "scripted")]).totalValue == 2)
+        #expect(try recorded.expectCounter("sinkhole_mode_refresh_errors_total", [("source", "scripted")]).totalValue == 1)
     }
 
     @Test("The cache is stale only a TTL after the last read")

@@ -1,4 +1,5 @@
 import Logging
+import MetricsTestKit
 import ModeSources
 import NIOCore
 import NIOEmbedded
@@ -35,7 +36,8 @@ final class SessionHarness {
     let channel = EmbeddedChannel()
     let log = LogRecorder()
 
-    init(mode: Mode, maxMessageSize: Int = 1024, headerLogLimit: Int = 64, policy: PolicyConfiguration = PolicyConfiguration()) throws {
+    init(mode: Mode, maxMessageSize: Int = 1024, headerLogLimit: Int = 64, policy: PolicyConfiguration = PolicyConfiguration(),
+         metrics: ServerMetrics? = nil) throws {
         let decoder = SMTPFrameDecoder(lineLengthLimit: 100)
         let handler = SMTPSessionHandler(
             decoder: decoder,
@@ -43,6 +45,7 @@ final class SessionHarness {
             policy: SessionPolicy(mode: mode, configuration: policy),
             clientIP: "192.0.2.1",
             headerLogLimit: headerLogLimit,
+            metrics: metrics,
             logger: log.logger
         )
         try channel.pipeline.syncOperations.addHandlers([ByteToMessageHandler(decoder), handler])
@@ -71,6 +74,37 @@ final class SessionHarness {
 
 @Suite("Session handler")
 struct SessionHandlerTests {
+    @Test("Metrics: connections, replies by code and command, messages by outcome, bytes, duration")
+    func metrics() throws {
+        let recorded = TestMetrics()
+        let session = try SessionHarness(mode: .accept, maxMessageSize: 100, metrics: ServerMetrics(factory: recorded))
+        #expect(try recorded.expectMeter("sinkhole_connections_active").lastValue == 1)
+        let script = "EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"
+        _ = try session.send(script + "Subject: hi\r\n\r\nbody\r\n.\r\n")
+        // Flushed after each message, before the session ends.
+        #expect(try recorded.expectCounter("sinkhole_messages_total", [("outcome", "accepted")]).totalValue == 1)
+        _ = try session.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"
+            + String(repeating: "x", count: 200) + "\r\n.\r\nNOOP\r\nBOGUS\r\nQUIT\r\n")
+        #expect(session.isClosed())
+        #expect(try recorded.expectMeter("sinkhole_connections_active").lastValue == 0)
+        #expect(try recorded.expectCounter("sinkhole_connections_total").totalValue == 1)
+        #expect(try recorded.expectCounter("sinkhole_messages_total", [("outcome", "too_big")]).totalValue == 1)
+        func replies(_ code: Int, _ command: String) throws -> Int64 {
+            try recorded.expectCounter("sinkhole_replies_total", [("code", "\(code)"), ("command", command)]).totalValue
+        }
+        #expect(try replies(220, "connect") == 1)
+        #expect(try replies(250, "EHLO") == 1)
+        #expect(try replies(250, "RCPT") == 2)
+        #expect(try replies(354, "DATA") == 2)
+        #expect(try replies(250, "end_of_data") == 1)
+        #expect(try replies(552, "end_of_data") == 1)
+        #expect(try replies(500, "unrecognized") == 1)
+        #expect(try replies(221, "QUIT") == 1)
+        let bytes = try recorded.expectCounter("sinkhole_received_bytes_total").totalValue
+        #expect(bytes > 200 && bytes < 400)
+        #expect(try recorded.expectTimer(ServerMetrics.sessionDurationLabel).values.count == 1)
+    }
+
     @Test("Greeting, then EHLO with the extensions")
     func greeting() throws {
         let session = try SessionHarness(mode: .accept)

@@ -21,6 +21,8 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -76,6 +78,10 @@ class SinkholeServer:
     """One running sinkhole process and everything it logged."""
 
     def __init__(self, args: list[str], env: dict[str, str] | None = None):
+        # The operations listener's default port (8025) would clash between
+        # servers: give each a free one unless the test chose.
+        if not any(a.startswith("--http-listen") for a in args) and "SINKHOLE_HTTP_LISTEN" not in (env or {}):
+            args = [*args, "--http-listen", "127.0.0.1:0"]
         self.args = [str(binary_path()), *args]
         self.proc = subprocess.Popen(
             self.args,
@@ -103,6 +109,48 @@ class SinkholeServer:
         self.listening = listening
         host, _, port = listening["address"].rpartition(":")
         self.host, self.port = host, int(port)
+        self._http_port: int | None = None
+        # The operations listener binds just after `listening`: wait for it, so
+        # a test that counts the process's descriptors starts from all of them.
+        http_setting = (env or {}).get("SINKHOLE_HTTP_LISTEN", "")
+        for flag, value in zip(args, args[1:]):
+            if flag == "--http-listen":
+                http_setting = value
+        if http_setting.lower() != "none":
+            try:
+                _ = self.http_port
+            except BaseException:
+                self.stop()
+                raise
+
+    # -- operations HTTP listener -------------------------------------------
+
+    @property
+    def http_port(self) -> int:
+        """The port of /healthz, /readyz and /metrics (awaits its `http_listening` line)."""
+        if self._http_port is None:
+            line = self.wait_for_log(lambda e: e.get("event") == "http_listening", timeout=STARTUP_TIMEOUT)
+            self._http_port = int(line["address"].rpartition(":")[2])
+        return self._http_port
+
+    def http_get(self, path: str, timeout: float = 10.0) -> tuple[int, str, str]:
+        """GET a path of the operations listener: (status, content type, body)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=timeout) as response:
+                return response.status, response.headers.get("Content-Type", ""), response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers.get("Content-Type", ""), error.read().decode()
+
+    def metrics(self) -> dict[str, float]:
+        """/metrics as {'name{label="v",...}': value}, labels in the order sinkhole prints them."""
+        status, content_type, body = self.http_get("/metrics")
+        assert status == 200 and content_type.startswith("text/plain; version=0.0.4"), (status, content_type)
+        samples = {}
+        for line in body.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                samples[name] = float(value)
+        return samples
 
     # -- logs ---------------------------------------------------------------
 
@@ -228,8 +276,9 @@ class SinkholeServer:
         client.greeting = client.connect(self.host, self.port)
         return client
 
-    def raw(self, timeout: float = 15.0) -> "RawClient":
-        return RawClient(self.host, self.port, timeout)
+    def raw(self, timeout: float = 15.0, source_ip: str | None = None) -> "RawClient":
+        """A raw client; `source_ip` picks another loopback address (127.0.0.2) as a second client IP."""
+        return RawClient(self.host, self.port, timeout, source_address=(source_ip, 0) if source_ip else None)
 
 
 class Client(smtplib.SMTP):
@@ -247,8 +296,8 @@ class Client(smtplib.SMTP):
 class RawClient:
     """A plain TCP client that reads SMTP replies, for what smtplib cannot send."""
 
-    def __init__(self, host: str, port: int, timeout: float = 15.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, host: str, port: int, timeout: float = 15.0, source_address: tuple[str, int] | None = None):
+        self.sock = socket.create_connection((host, port), timeout=timeout, source_address=source_address)
         self.buffer = b""
         self.client_port = self.sock.getsockname()[1]
 

@@ -76,6 +76,11 @@ def test_user_keys_read_the_mode_and_a_cli_change_switches_it_within_the_ttl(
     changed = server.wait_for_log(lambda e: e["event"] == "mode_changed", start=mark)
     assert (changed["old"], changed["new"], changed["source"]) == ("defer", "accept", SOURCE)
     assert server.logs(is_error) == []
+    assert server.http_get("/readyz")[::2] == (200, "ready\n")
+    samples = server.metrics()
+    assert (samples['sinkhole_mode{mode="accept"}'], samples['sinkhole_mode{mode="defer"}']) == (1, 0)
+    assert samples['sinkhole_mode_refreshes_total{source="ssm"}'] >= 2
+    assert samples['sinkhole_mode_refresh_errors_total{source="ssm"}'] == 0
     server.assert_alive()
 
 
@@ -93,6 +98,12 @@ def test_wrong_secret_serves_the_fallback_and_never_switches(sinkhole, moto, tmp
     assert error["using"] == "defer"  # no good mode was ever read
     assert "kept" not in error
     assert rcpt_reply(server) == DEFERRED
+    # Serving the fallback is not ready: a load balancer or ECS check can tell.
+    assert server.http_get("/readyz")[::2] == (503, "not ready: no good value from the mode source yet\n")
+    samples = server.metrics()
+    assert samples["sinkhole_mode_known"] == 0
+    assert samples['sinkhole_mode{mode="defer"}'] == 1
+    assert samples['sinkhole_mode_refresh_errors_total{source="ssm"}'] >= 1
 
     moto.aws("ssm", "put-parameter", "--name", PARAMETER, "--value", "accept", "--overwrite")
     # The first error after the put may come from a request sent before it; the second cannot.

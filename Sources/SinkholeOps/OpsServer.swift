@@ -1,0 +1,98 @@
+import Hummingbird
+import Logging
+import ModeSources
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+import SinkholePolicy
+import Synchronization
+
+/// What `/readyz` asks: is sinkhole listening, and does it know its mode?
+public final class Readiness: Sendable {
+    private let listening = Mutex(false)
+    public init() {}
+    public func markListening() { listening.withLock { $0 = true } }
+    public var isListening: Bool { listening.withLock { $0 } }
+}
+
+/// The operations HTTP listener (`--http-listen`, default 127.0.0.1:8025),
+/// built on Hummingbird so later control routes can join it:
+///
+/// - `GET /healthz`: 200 `ok` while the process runs;
+/// - `GET /readyz`: 200 `ready` once sinkhole listens and its mode source has
+///   given a good value, else 503 with the reason;
+/// - `GET /metrics`: Prometheus text from the swift-metrics registry.
+public struct OpsServer: Service {
+    public let address: (host: String, port: Int)
+    private let application: Application<RouterResponder<BasicRequestContext>>
+
+    public init(
+        host: String,
+        port: Int,
+        registry: PrometheusCollectorRegistry,
+        modes: ModeProvider,
+        greylist: GreylistTable,
+        readiness: Readiness,
+        logger: Logger,
+        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+    ) {
+        self.address = (host, port)
+        let greylistGauges = GreylistGauges(registry: registry)
+        let router = Router()
+        router.get("healthz") { _, _ in "ok\n" }
+        router.get("readyz") { _, _ -> Response in
+            var problems: [String] = []
+            if !readiness.isListening { problems.append("not listening yet") }
+            if !modes.snapshot.isKnown { problems.append("no good value from the mode source yet") }
+            let body = problems.isEmpty ? "ready\n" : "not ready: " + problems.joined(separator: "; ") + "\n"
+            return Response(status: problems.isEmpty ? .ok : .serviceUnavailable,
+                            headers: [.contentType: "text/plain; charset=utf-8"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+        }
+        router.get("metrics") { _, _ -> Response in
+            greylistGauges.update(greylist.statistics)
+            let text = registry.emitToBuffer()
+            return Response(status: .ok,
+                            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: text)))
+        }
+        var quiet = logger
+        quiet.logLevel = max(logger.logLevel, .warning)
+        application = Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "sinkhole"),
+            onServerRunning: { channel in
+                if let local = channel.localAddress { onListening(local) }
+            },
+            logger: quiet
+        )
+    }
+
+    public func run() async throws {
+        try await application.runService()
+    }
+}
+
+/// The greylist's size and evictions, read from the table at each scrape.
+private final class GreylistGauges: Sendable {
+    private let entries: Gauge
+    private let evictions: Counter
+    private let seenEvictions = Mutex(0)
+
+    init(registry: PrometheusCollectorRegistry) {
+        entries = registry.makeGauge(descriptor: MetricNameDescriptor(
+            namespace: "sinkhole", metricName: "greylist", unitName: "entries", helpText: "Client IPs the greylist remembers."))
+        evictions = registry.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "sinkhole", metricName: "greylist_evictions", unitName: "total",
+            helpText: "Greylist entries forgotten to make room (least recently seen first)."))
+    }
+
+    func update(_ statistics: GreylistTable.Statistics) {
+        entries.set(Double(statistics.entries))
+        let delta = seenEvictions.withLock { seen -> Int in
+            defer { seen = max(seen, statistics.evictions) }
+            return max(0, statistics.evictions - seen)
+        }
+        if delta > 0 { evictions.increment(by: Int64(delta)) }
+    }
+}

@@ -1,0 +1,85 @@
+import Metrics
+import Synchronization
+
+/// sinkhole's SMTP figures, through swift-metrics (Prometheus at `/metrics`).
+///
+/// The handles are made once; a session tallies its replies, bytes and
+/// messages locally and adds them here after each message and at its end,
+/// so the hot path takes no lock per reply.
+public final class ServerMetrics: Sendable {
+    let connectionsActive: Meter
+    let connectionsTotal: Counter
+    let connectionsRefused: Counter
+    let bytesReceived: Counter
+    let sessionDuration: Timer
+    private let factory: any MetricsFactory
+    private let messages: [MessageOutcome: Counter]
+    private let replies = Mutex<[ReplyKey: Counter]>([:])
+
+    public static let sessionDurationLabel = "sinkhole_session_duration_seconds"
+    /// From a quick QUIT to the 30-minute session limit.
+    public static let sessionDurationBuckets: [Duration] = [
+        .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5),
+        .seconds(10), .seconds(30), .seconds(60), .seconds(300), .seconds(1800),
+    ]
+
+    enum MessageOutcome: String, CaseIterable {
+        case accepted
+        case refused
+        case tooBig = "too_big"
+    }
+
+    struct ReplyKey: Hashable {
+        var code: Int
+        var command: String
+    }
+
+    /// `factory`: where the figures go; tests pass a `TestMetrics`.
+    public init(factory: any MetricsFactory = MetricsSystem.factory) {
+        self.factory = factory
+        connectionsActive = Meter(label: "sinkhole_connections_active", factory: factory)
+        connectionsTotal = Counter(label: "sinkhole_connections_total", factory: factory)
+        connectionsRefused = Counter(label: "sinkhole_connections_refused_total", factory: factory)
+        bytesReceived = Counter(label: "sinkhole_received_bytes_total", factory: factory)
+        sessionDuration = Timer(label: Self.sessionDurationLabel, preferredDisplayUnit: .seconds, factory: factory)
+        var messages: [MessageOutcome: Counter] = [:]
+        for outcome in MessageOutcome.allCases {
+            messages[outcome] = Counter(label: "sinkhole_messages_total", dimensions: [("outcome", outcome.rawValue)],
+                                        factory: factory)
+        }
+        self.messages = messages
+    }
+
+    /// A session's tallies since its last flush.
+    struct Tally {
+        var replies: [ReplyKey: Int] = [:]
+        var bytes = 0
+        var messages: [MessageOutcome: Int] = [:]
+
+        var isEmpty: Bool { replies.isEmpty && bytes == 0 && messages.isEmpty }
+
+        /// Empties the tally, keeping its storage for the next message.
+        mutating func reset() {
+            replies.removeAll(keepingCapacity: true)
+            messages.removeAll(keepingCapacity: true)
+            bytes = 0
+        }
+    }
+
+    func add(_ tally: Tally) {
+        if tally.bytes > 0 { bytesReceived.increment(by: tally.bytes) }
+        for (outcome, count) in tally.messages { messages[outcome]?.increment(by: count) }
+        guard !tally.replies.isEmpty else { return }
+        let counters = replies.withLock { cache -> [(Counter, Int)] in
+            tally.replies.map { key, count in
+                if let counter = cache[key] { return (counter, count) }
+                let counter = Counter(label: "sinkhole_replies_total",
+                                      dimensions: [("code", String(key.code)), ("command", key.command)],
+                                      factory: factory)
+                cache[key] = counter
+                return (counter, count)
+            }
+        }
+        for (counter, count) in counters { counter.increment(by: count) }
+    }
+}
