@@ -22,7 +22,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: all build release run test test-unit test-integration test-terraform test-fuzz fuzz fuzz-build lint tools deps build-deps clean
+.PHONY: all build release run test test-unit test-integration test-terraform test-fuzz fuzz fuzz-build lint tools deps build-deps bench soak clean
 
 all: build
 
@@ -76,6 +76,8 @@ lint: tools
 	$(TOOLS_VENV)/bin/hadolint --failure-threshold style docker/Dockerfile
 	$(TOOLS_VENV)/bin/actionlint
 	$(TOOLS_VENV)/bin/checkov --quiet --compact --skip-download -d docker -d .github
+	shellcheck bench/run bench/lib.sh bench/soak terraform/test.sh
+	$(PYTHON) -c "import ast, sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]" bench/*.py
 
 ## test-terraform: fmt, validate, `terraform test` (mock provider), offline plans with the real provider,
 ## checkov; from the machine's provider mirror, never the network (SKIPPED, loudly, without terraform or mirror)
@@ -111,6 +113,16 @@ test-unit:
 test-integration:
 	SINKHOLE_BIN=$(CURDIR)/$(BIN_DEBUG) SINKHOLE_RELEASE_BIN=$(CURDIR)/$(BIN_RELEASE) \
 		HADOLINT=$(CURDIR)/$(TOOLS_VENV)/bin/hadolint $(PYTHON) -m pytest -q Tests/integration
+
+## bench: sinkhole side by side with Postfix's smtp-sink (run by hand, ~5 minutes; not part of make test).
+## BENCH_ARGS='--quick' for one run per scenario. The table goes in bench/RESULTS.md.
+bench: release
+	bench/run $(BENCH_ARGS)
+
+## soak: 10 minutes of steady load, the mode switched every 5 s, /metrics polled (run by hand).
+## SOAK_ARGS='--duration 60' for a short one.
+soak: release
+	bench/soak $(SOAK_ARGS)
 
 clean:
 	rm -rf .build

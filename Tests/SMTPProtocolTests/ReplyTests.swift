@@ -11,6 +11,20 @@ struct ReplyTests {
         #expect(String(buffer: buffer) == "421 4.3.2 Service temporarily unavailable\r\n")
     }
 
+    @Test("The wire bytes are the description, for every shape of reply", arguments: [
+        SMTPReply.deferDefault, .startMailInput, .queued(id: "0123456789ABCDEF"), .greeting(hostname: "h.test"),
+        .ehlo(hostname: "h.test", extensions: ["PIPELINING", "SIZE 1000"]), .help,
+        SMTPReply(operatorText: "250 ok")!, SMTPReply(operatorText: "451 4.7.1 Greylisted")!,
+        SMTPReply(code: ReplyCode(599)!, enhanced: EnhancedStatusCode(5, 999, 0), "edge"),
+        SMTPReply(code: ReplyCode(200)!, enhanced: EnhancedStatusCode(2, 0, 10), lines: ["a", "", "c"]),
+    ])
+    func wireIsDescription(reply: SMTPReply) {
+        var buffer = ByteBuffer()
+        let written = buffer.writeSMTPReply(reply)
+        #expect(String(buffer: buffer) == reply.description)
+        #expect(written == reply.description.utf8.count)
+    }
+
     @Test("Multi-line EHLO reply uses 250- then 250 space")
     func multiLine() {
         let config = SessionConfiguration(hostname: "sinkhole.test", maxMessageSize: 1000)

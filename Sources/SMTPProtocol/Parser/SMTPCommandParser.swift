@@ -12,20 +12,27 @@ public enum SMTPCommandParser {
         guard !bytes.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }),
               let text = String(validating: bytes, as: UTF8.self)
         else { return .failure(SMTPParseError(.invalidCharacters)) }
-        return parse(text)
+        return parseChecked(text)
     }
 
     public static func parse(_ line: String) -> Result<SMTPCommand, SMTPParseError> {
-        guard !line.unicodeScalars.contains(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F }) else {
+        guard !line.utf8.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) else {
             return .failure(SMTPParseError(.invalidCharacters))
         }
-        let verb = line.prefix { $0 != " " && $0 != "\t" }
-        var argument = line.dropFirst(verb.count)
-        argument = argument.drop { $0 == " " || $0 == "\t" }
-        argument = argument.trimmingSMTPWhitespace()
-        guard verb.utf8.count <= 16, let entry = verbs[verb.uppercased()] else {
+        return parseChecked(line)
+    }
+
+    /// `line` holds no control characters.
+    private static func parseChecked(_ line: String) -> Result<SMTPCommand, SMTPParseError> {
+        // The verb ends at the first space or tab: ASCII, so a UTF-8 index is a valid String index.
+        let utf8 = line.utf8
+        let verbEnd = utf8.firstIndex { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") } ?? utf8.endIndex
+        guard let key = verbKey(utf8[utf8.startIndex..<verbEnd]), let entry = verbs[key] else {
             return .failure(SMTPParseError(.commandUnrecognized))
         }
+        var argument = line[verbEnd...]
+        argument = argument.drop { $0 == " " || $0 == "\t" }
+        argument = argument.trimmingSMTPWhitespace()
         do {
             return .success(try entry(argument))
         } catch {
@@ -33,27 +40,44 @@ public enum SMTPCommandParser {
         }
     }
 
+    /// A verb of up to 8 ASCII letters, upper-cased and packed into an integer
+    /// (the table's key), so matching a verb allocates nothing; nil for anything else.
+    private static func verbKey<Bytes: Collection<UInt8>>(_ verb: Bytes) -> UInt64? {
+        guard !verb.isEmpty, verb.count <= 8 else { return nil }
+        var key: UInt64 = 0
+        for byte in verb {
+            let upper = (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) ? byte - 32 : byte
+            guard (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(upper) else { return nil }
+            key = key << 8 | UInt64(upper)
+        }
+        return key
+    }
+
     private typealias VerbParser = @Sendable (Substring) throws(SMTPParseError) -> SMTPCommand
 
-    private static let verbs: [String: VerbParser] = [
-        "HELO": parseHelo,
-        "EHLO": parseEhlo,
-        "MAIL": parseMail,
-        "RCPT": parseRcpt,
-        "DATA": { (argument) throws(SMTPParseError) in try noArguments("DATA", argument, .data) },
-        "RSET": { (argument) throws(SMTPParseError) in try noArguments("RSET", argument, .rset) },
-        "QUIT": { (argument) throws(SMTPParseError) in try noArguments("QUIT", argument, .quit) },
+    private static let verbs: [UInt64: VerbParser] = Dictionary(uniqueKeysWithValues: verbTable.map { verb, parser in
+        (verbKey(verb.utf8)!, parser)
+    })
+
+    private static let verbTable: [(String, VerbParser)] = [
+        ("HELO", parseHelo),
+        ("EHLO", parseEhlo),
+        ("MAIL", parseMail),
+        ("RCPT", parseRcpt),
+        ("DATA", { (argument) throws(SMTPParseError) in try noArguments("DATA", argument, .data) }),
+        ("RSET", { (argument) throws(SMTPParseError) in try noArguments("RSET", argument, .rset) }),
+        ("QUIT", { (argument) throws(SMTPParseError) in try noArguments("QUIT", argument, .quit) }),
         // noop = "NOOP" [ SP String ] CRLF
-        "NOOP": { _ in .noop },
+        ("NOOP", { _ in .noop }),
         // help = "HELP" [ SP String ] CRLF
-        "HELP": { _ in .help },
-        "VRFY": parseVrfy,
-        "STARTTLS": { _ in .notImplemented(verb: "STARTTLS") },
-        "AUTH": { _ in .notImplemented(verb: "AUTH") },
-        "BDAT": { _ in .notImplemented(verb: "BDAT") },
-        "EXPN": { _ in .notImplemented(verb: "EXPN") },
-        "ETRN": { _ in .notImplemented(verb: "ETRN") },
-        "TURN": { _ in .notImplemented(verb: "TURN") },
+        ("HELP", { _ in .help }),
+        ("VRFY", parseVrfy),
+        ("STARTTLS", { _ in .notImplemented(verb: "STARTTLS") }),
+        ("AUTH", { _ in .notImplemented(verb: "AUTH") }),
+        ("BDAT", { _ in .notImplemented(verb: "BDAT") }),
+        ("EXPN", { _ in .notImplemented(verb: "EXPN") }),
+        ("ETRN", { _ in .notImplemented(verb: "ETRN") }),
+        ("TURN", { _ in .notImplemented(verb: "TURN") }),
     ]
 
     private static func noArguments(_ verb: String, _ argument: Substring, _ command: SMTPCommand)
@@ -139,10 +163,15 @@ public enum SMTPCommandParser {
 
     /// `"FROM:<a@b>"` → `"<a@b>"`; tolerates spaces after the colon, as most servers do.
     private static func dropKeyword(_ keyword: String, from argument: Substring) -> Substring? {
-        guard argument.count >= keyword.count,
-              argument.prefix(keyword.count).uppercased() == keyword
+        // ASCII keyword, compared byte by byte without case: no upper-cased copy.
+        let utf8 = argument.utf8
+        guard utf8.count >= keyword.utf8.count,
+              zip(utf8, keyword.utf8).allSatisfy({ byte, expected in
+                  byte == expected || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") && byte - 32 == expected)
+              })
         else { return nil }
-        return argument.dropFirst(keyword.count).drop { $0 == " " }
+        let end = utf8.index(utf8.startIndex, offsetBy: keyword.utf8.count)
+        return argument[end...].drop { $0 == " " }
     }
 
     /// Splits `<path> params` into the path's content and the parameters.
@@ -204,16 +233,30 @@ public enum SMTPCommandParser {
             return local.count >= 2 && local.last == "\""
         }
         // Dot-string = Atom *("." Atom): no empty atoms, no specials.
-        let specials: Set<Character> = ["(", ")", "<", ">", "[", "]", ":", ";", "@", "\\", ",", "\"", " ", "\t"]
-        return !local.contains(where: specials.contains)
-            && !local.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty)
+        return isDotString(local.utf8)
     }
 
     private static func isValidDomain(_ domain: Substring) -> Bool {
         guard !domain.isEmpty, domain.utf8.count <= 255 else { return false }
         if domain.first == "[" { return domain.last == "]" && domain.count > 2 }
-        let forbidden: Set<Character> = ["(", ")", "<", ">", "[", "]", ":", ";", "@", "\\", ",", "\"", " ", "\t"]
-        return !domain.contains(where: forbidden.contains)
-            && !domain.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty)
+        return isDotString(domain.utf8)
     }
+
+    /// Dot-separated non-empty parts without specials `()<>[]:;@\,"`, space or tab.
+    /// Bytes, not Characters: every special is ASCII, and this runs for every MAIL and RCPT.
+    private static func isDotString(_ bytes: Substring.UTF8View) -> Bool {
+        var previous = UInt8(ascii: ".")  // a leading dot is an empty part
+        for byte in bytes {
+            if byte < 0x80 && specials[Int(byte)] { return false }
+            if byte == UInt8(ascii: ".") && previous == UInt8(ascii: ".") { return false }
+            previous = byte
+        }
+        return previous != UInt8(ascii: ".")
+    }
+
+    private static let specials: [Bool] = {
+        var table = [Bool](repeating: false, count: 128)
+        for byte in "()<>[]:;@\\,\" \t".utf8 { table[Int(byte)] = true }
+        return table
+    }()
 }
