@@ -107,13 +107,16 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         case .line(let line):
             commands += 1
             tally.bytes += line.readableBytes + 2
-            if Self.isHTTPRequest(line) {
+            let parsed = SMTPCommandParser.parse(line)
+            // An HTTP request line never parses as SMTP (no HTTP verb is an SMTP
+            // verb), so only a failed line is looked at again.
+            if case .failure = parsed, Self.isHTTPRequest(line) {
                 logger.notice("http_request", metadata: [:])
                 outcome = .httpRequest
                 perform(.replyAndClose(.httpRequest), context: context)
                 return
             }
-            switch SMTPCommandParser.parse(line) {
+            switch parsed {
             case .success(let command):
                 replyingTo = command.verb
                 let before = session.recipients.count
