@@ -1,4 +1,3 @@
-import Dispatch
 import Logging
 import ModeSources
 import NIOCore
@@ -34,7 +33,6 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var logger: Logger
     private let headerLogLimit: Int
     private let started = ContinuousClock.now
-    private let startedUptime = DispatchTime.now()
 
     /// Limits on wall time that the per-read idle timeout cannot enforce: a
     /// client trickling a byte every few seconds is never idle.
@@ -190,9 +188,10 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        let duration = ContinuousClock.now - started
         if let metrics {
             metrics.connectionsActive.decrement()
-            metrics.sessionDuration.recordInterval(since: startedUptime)
+            metrics.sessionDuration.recordNanoseconds(TimeAmount(duration).nanoseconds)
             if !tally.isEmpty { metrics.add(tally) }
         }
         sessionTimer?.cancel()
@@ -205,7 +204,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             "rcpt_accepted": .stringConvertible(acceptedRecipients),
             "rcpt_refused": .stringConvertible(refusedRecipients),
             "outcome": "\((outcome ?? .clientClosed).rawValue)",
-            "duration_ms": .stringConvertible((ContinuousClock.now - started).milliseconds),
+            "duration_ms": .stringConvertible(duration.milliseconds),
         ]
         if let lastReplyCode { metadata["last_reply"] = .stringConvertible(lastReplyCode) }
         if let decidedBy = policy.lastDecision { metadata["decided_by"] = "\(decidedBy)" }
