@@ -31,10 +31,11 @@ public enum SMTPInboundPart: Hashable, Sendable {
 /// CR LF `.` CR LF ends it: a bare LF, `\n.\n`, `\r\n.\n` or `\n.\r\n` does
 /// not (no SMTP smuggling). A leading dot on a line is removed (RFC 5321 §4.5.2).
 ///
-/// It is a class so the handler that owns the session can switch it to
-/// content with ``beginContent()`` after writing `354`: the decoder enters
-/// content only when the reply says so.
-public final class SMTPFrameDecoder: ByteToMessageDecoder {
+/// The session handler owns it and pulls parts with ``next(from:)``, switching
+/// it to content with ``beginContent()`` after writing `354`: the decoder
+/// enters content only when the reply says so. It is also a
+/// `ByteToMessageDecoder`, so it can be verified (and used) on its own.
+public struct SMTPFrameDecoder: ByteToMessageDecoder {
     public typealias InboundOut = SMTPInboundPart
 
     private enum ContentState {
@@ -66,7 +67,7 @@ public final class SMTPFrameDecoder: ByteToMessageDecoder {
     }
 
     /// Reads what follows as message content. Call after writing `354`.
-    public func beginContent() {
+    public mutating func beginContent() {
         state = .content(.lineStart)
     }
 
@@ -75,31 +76,40 @@ public final class SMTPFrameDecoder: ByteToMessageDecoder {
         return false
     }
 
-    public func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        switch state {
-        case .commands:
-            return decodeLine(context: context, buffer: &buffer)
-        case .discardingLine:
-            guard let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
-                buffer.moveReaderIndex(to: buffer.writerIndex)
-                return .needMoreData
+    /// The next part in `buffer`, consuming its bytes; nil when more input is
+    /// needed (what is left unread must be kept and the next read appended).
+    public mutating func next(from buffer: inout ByteBuffer) -> SMTPInboundPart? {
+        while true {
+            switch state {
+            case .commands:
+                return nextLine(from: &buffer)
+            case .discardingLine:
+                guard let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
+                    buffer.moveReaderIndex(to: buffer.writerIndex)
+                    return nil
+                }
+                buffer.moveReaderIndex(to: newline + 1)
+                state = .commands
+            case .content(let contentState):
+                return nextContent(from: &buffer, in: contentState)
             }
-            buffer.moveReaderIndex(to: newline + 1)
-            state = .commands
-            return .continue
-        case .content(let contentState):
-            return decodeContent(context: context, buffer: &buffer, from: contentState)
         }
     }
 
-    public func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let part = next(from: &buffer) else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(part))
+        return .continue
+    }
+
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         // A partial line or unterminated content at EOF is dropped: the client is gone.
         while try decode(context: context, buffer: &buffer) == .continue {}
         buffer.moveReaderIndex(to: buffer.writerIndex)
         return .needMoreData
     }
 
-    private func decodeLine(context: ChannelHandlerContext, buffer: inout ByteBuffer) -> DecodingState {
+    private mutating func nextLine(from buffer: inout ByteBuffer) -> SMTPInboundPart? {
         let view = buffer.readableBytesView
         // Look no further than the limit allows: the line is too long either way.
         let searchEnd = view.startIndex + min(view.count, lineLengthLimit + 2)
@@ -108,40 +118,41 @@ public final class SMTPFrameDecoder: ByteToMessageDecoder {
                 // Drop only what was searched: the newline (and the next command) may follow.
                 buffer.moveReaderIndex(to: searchEnd)
                 state = .discardingLine
-                context.fireChannelRead(wrapInboundOut(.lineTooLong))
-                return .continue
+                return .lineTooLong
             }
-            return .needMoreData
+            return nil
         }
         var length = newline - view.startIndex
         if length > 0 && view[newline - 1] == UInt8(ascii: "\r") { length -= 1 }
         guard length <= lineLengthLimit else {
             buffer.moveReaderIndex(to: newline + 1)
-            context.fireChannelRead(wrapInboundOut(.lineTooLong))
-            return .continue
+            return .lineTooLong
         }
         // readSlice cannot fail: `length` is within the readable bytes.
         let line = buffer.readSlice(length: length) ?? ByteBuffer()
         buffer.moveReaderIndex(to: newline + 1)
-        context.fireChannelRead(wrapInboundOut(.line(line)))
-        return .continue
+        return .line(line)
     }
 
-    private func decodeContent(
-        context: ChannelHandlerContext, buffer: inout ByteBuffer, from start: ContentState
-    ) -> DecodingState {
+    /// Where a scan of content stopped, offsets from the reader index.
+    private enum ContentStop {
+        /// Reached the end of the input.
+        case exhausted
+        /// Content up to `end`, then a dot (stuffing or terminator) held back; resume after it.
+        case run(end: Int, resume: Int)
+        /// `CRLF.CRLF`: the content is over; commands resume at `resume`.
+        case terminator(resume: Int)
+        /// `.` CR at a line start, then not LF: the CR was content after all.
+        case heldCarriageReturn(resume: Int)
+    }
+
+    private mutating func nextContent(from buffer: inout ByteBuffer, in start: ContentState) -> SMTPInboundPart? {
         var contentState = start
         let base = buffer.readerIndex
         let count = buffer.readableBytes
-        guard count > 0 else { return .needMoreData }
         var runStart = 0
-        var ended = false
         var offset = 0
-
-        func emitRun(upTo end: Int) {
-            guard end > runStart, let slice = buffer.getSlice(at: base + runStart, length: end - runStart) else { return }
-            context.fireChannelRead(wrapInboundOut(.content(slice)))
-        }
+        var stop = ContentStop.exhausted
 
         buffer.withUnsafeReadableBytes { bytes in
             scan: while offset < count {
@@ -165,9 +176,12 @@ public final class SMTPFrameDecoder: ByteToMessageDecoder {
                 case .lineStart:
                     if byte == UInt8(ascii: ".") {
                         // Hold the dot back: it is either stuffing or the terminator.
-                        emitRun(upTo: offset)
-                        runStart = offset + 1
                         contentState = .dot
+                        if offset > runStart {
+                            stop = .run(end: offset, resume: offset + 1)
+                            break scan
+                        }
+                        runStart = offset + 1
                     } else if byte == UInt8(ascii: "\r") {
                         contentState = .carriageReturn
                     } else {
@@ -175,7 +189,7 @@ public final class SMTPFrameDecoder: ByteToMessageDecoder {
                     }
                 case .dot:
                     if byte == UInt8(ascii: "\r") {
-                        emitRun(upTo: offset)
+                        // Held back too (nothing is pending: the dot was just dropped).
                         runStart = offset + 1
                         contentState = .dotCarriageReturn
                     } else {
@@ -185,30 +199,39 @@ public final class SMTPFrameDecoder: ByteToMessageDecoder {
                     }
                 case .dotCarriageReturn:
                     if byte == UInt8(ascii: "\n") {
-                        offset += 1
-                        runStart = offset
-                        ended = true
-                        break scan
+                        stop = .terminator(resume: offset + 1)
+                    } else {
+                        // This byte is read again as ordinary content.
+                        contentState = .inLine
+                        stop = .heldCarriageReturn(resume: offset)
                     }
-                    // ".\r" then something else: the held-back CR is content after all.
-                    context.fireChannelRead(wrapInboundOut(.content(Self.carriageReturn)))
-                    contentState = byte == UInt8(ascii: "\r") ? .carriageReturn : .inLine
-                    runStart = offset
-                    if byte == UInt8(ascii: "\r") { break }
-                    continue scan
+                    break scan
                 }
                 offset += 1
             }
         }
-        if !ended { emitRun(upTo: offset) }
-        buffer.moveReaderIndex(to: base + offset)
-        if ended {
+
+        switch stop {
+        case .exhausted:
+            // The slice first: a buffer gives none of the bytes behind its reader index.
+            let run = count > runStart ? buffer.getSlice(at: base + runStart, length: count - runStart) : nil
+            buffer.moveReaderIndex(to: base + count)
+            state = .content(contentState)
+            return run.map { .content($0) }
+        case .run(let end, let resume):
+            let run = buffer.getSlice(at: base + runStart, length: end - runStart) ?? ByteBuffer()
+            buffer.moveReaderIndex(to: base + resume)
+            state = .content(contentState)
+            return .content(run)
+        case .terminator(let resume):
+            buffer.moveReaderIndex(to: base + resume)
             state = .commands
-            context.fireChannelRead(wrapInboundOut(.endOfContent))
-            return .continue
+            return .endOfContent
+        case .heldCarriageReturn(let resume):
+            buffer.moveReaderIndex(to: base + resume)
+            state = .content(contentState)
+            return .content(Self.carriageReturn)
         }
-        state = .content(contentState)
-        return .needMoreData
     }
 }
 

@@ -18,6 +18,7 @@ public final class SMTPServer: Service, Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let registry: ConnectionRegistry
+    private let clocks: SessionClocks
     private let metrics: ServerMetrics?
     private let listeners = Mutex<[any Channel]>([])
 
@@ -36,6 +37,9 @@ public final class SMTPServer: Service, Sendable {
         self.group = group
         self.logger = logger
         self.registry = ConnectionRegistry(limit: configuration.maxConnections)
+        self.clocks = SessionClocks(tick: SessionClock.tick(for: [
+            configuration.idleTimeout, configuration.sessionTimeLimit, configuration.dataTimeLimit,
+        ]))
     }
 
     /// Open connections now.
@@ -108,6 +112,7 @@ public final class SMTPServer: Service, Sendable {
         let policy = policy
         let logger = logger
         let metrics = metrics
+        let clocks = clocks
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -115,12 +120,11 @@ public final class SMTPServer: Service, Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 4)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    var connectionLogger = logger
                     let remote = channel.remoteAddress
-                    connectionLogger[metadataKey: "client"] = "\(remote.map(Self.describe) ?? "unknown")"
                     let handlers = channel.pipeline.syncOperations
                     guard registry.admit(channel) else {
-                        connectionLogger.notice("limit_exceeded", metadata: [
+                        logger.notice("limit_exceeded", metadata: [
+                            "client": "\(remote.map(Self.describe) ?? "unknown")",
                             "limit": "max_connections", "max": "\(configuration.maxConnections)",
                         ])
                         metrics?.connectionsRefused.increment()
@@ -128,19 +132,18 @@ public final class SMTPServer: Service, Sendable {
                         return
                     }
                     let mode = modes.current
-                    let decoder = SMTPFrameDecoder(lineLengthLimit: configuration.commandLineLengthLimit)
-                    try handlers.addHandler(IdleStateHandler(readTimeout: TimeAmount(configuration.idleTimeout)))
-                    try handlers.addHandler(ByteToMessageHandler(decoder))
                     try handlers.addHandler(SMTPSessionHandler(
-                        decoder: decoder,
+                        lineLengthLimit: configuration.commandLineLengthLimit,
                         configuration: configuration.session,
                         policy: SessionPolicy(mode: mode, configuration: policy),
-                        clientIP: remote?.ipAddress,
+                        remote: remote,
                         headerLogLimit: configuration.headerLogLimit,
-                        timeLimits: .init(session: configuration.sessionTimeLimit, data: configuration.dataTimeLimit),
+                        timeLimits: .init(idle: configuration.idleTimeout, session: configuration.sessionTimeLimit,
+                                          data: configuration.dataTimeLimit),
+                        clock: clocks.clock(for: channel.eventLoop),
                         maxErrors: configuration.maxErrors,
                         metrics: metrics,
-                        logger: connectionLogger
+                        logger: logger
                     ))
                 }
             }

@@ -4,13 +4,17 @@ import NIOCore
 import SMTPProtocol
 import SinkholePolicy
 
-/// Runs one SMTP session on its event loop: parses each line, asks the state
-/// machine (and through it the policy) what to answer, writes the reply.
+/// Runs one SMTP session on its event loop: splits the bytes into lines and
+/// content, parses each line, asks the state machine (and through it the
+/// policy) what to answer, writes the reply.
 ///
 /// It never blocks and starts no tasks; replies are written as commands come
 /// and flushed once per read, so a pipelined batch is answered in one write.
+/// It is the only handler in a connection's pipeline, and its time limits are
+/// checked by its loop's ``SessionClock``, not by timers of its own: an idle
+/// connection costs as little memory as NIO allows.
 final class SMTPSessionHandler: ChannelInboundHandler {
-    typealias InboundIn = SMTPInboundPart
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     /// How a connection ended, for its log line.
@@ -27,28 +31,39 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         case error
     }
 
-    private let decoder: SMTPFrameDecoder
+    private var decoder: SMTPFrameDecoder
+    /// Bytes of a line not yet complete, kept until the next read.
+    private var pending: ByteBuffer?
     private var session: SMTPSessionStateMachine
     private var policy: SessionPolicy
-    private var logger: Logger
+    private let logger: Logger
+    private let remote: SocketAddress?
     private let headerLogLimit: Int
-    private let started = ContinuousClock.now
 
-    /// Limits on wall time that the per-read idle timeout cannot enforce: a
-    /// client trickling a byte every few seconds is never idle.
+    /// The idle timeout (per read), and the limits on wall time that it cannot
+    /// enforce: a client trickling a byte every few seconds is never idle.
     struct TimeLimits {
-        var session: Duration
-        var data: Duration
+        var idle: Duration = .seconds(SMTPDefaults.idleTimeoutSeconds)
+        var session: Duration = .seconds(SMTPDefaults.sessionTimeLimitSeconds)
+        var data: Duration = .seconds(SMTPDefaults.dataTimeLimitSeconds)
     }
-    private let timeLimits: TimeLimits
+    private let idleTimeout: TimeAmount
+    private let sessionTimeLimit: TimeAmount
+    private let dataTimeLimit: TimeAmount
+    private let clock: SessionClock?
+    /// This session's place in its clock's list.
+    var clockIndex = -1
+    private var context: ChannelHandlerContext?
+    private var started = NIODeadline.uptimeNanoseconds(0)
+    private var lastRead = NIODeadline.uptimeNanoseconds(0)
+    private var dataDeadline = NIODeadline.distantFuture
+    private var lingerDeadline = NIODeadline.distantFuture
     private let maxErrors: Int
     private var errors = 0
     private let metrics: ServerMetrics?
     private var tally = ServerMetrics.Tally()
     /// What the next reply answers, for the replies counter.
     private var replyingTo = "connect"
-    private var sessionTimer: Scheduled<Void>?
-    private var dataTimer: Scheduled<Void>?
 
     // The message being received.
     private var contentSize = 0
@@ -66,42 +81,81 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var closing = false
     private var closeAfterMessage = false
 
+    /// `remote`: the client, for the log lines (each carries `client`) and the
+    /// policy. `clock`: what enforces `timeLimits`; without one they are not.
     init(
-        decoder: SMTPFrameDecoder,
+        lineLengthLimit: Int = SMTPDefaults.commandLineLengthLimit,
         configuration: SessionConfiguration,
         policy: SessionPolicy,
-        clientIP: String?,
+        remote: SocketAddress?,
         headerLogLimit: Int,
-        timeLimits: TimeLimits = TimeLimits(session: .seconds(SMTPDefaults.sessionTimeLimitSeconds),
-                                            data: .seconds(SMTPDefaults.dataTimeLimitSeconds)),
+        timeLimits: TimeLimits = TimeLimits(),
+        clock: SessionClock? = nil,
         maxErrors: Int = SMTPDefaults.maxErrors,
         metrics: ServerMetrics? = nil,
         logger: Logger
     ) {
         self.metrics = metrics
-        self.timeLimits = timeLimits
+        self.idleTimeout = TimeAmount(timeLimits.idle)
+        self.sessionTimeLimit = TimeAmount(timeLimits.session)
+        self.dataTimeLimit = TimeAmount(timeLimits.data)
+        self.clock = clock
         self.maxErrors = maxErrors
-        self.decoder = decoder
-        self.session = SMTPSessionStateMachine(configuration: configuration, clientIP: clientIP)
+        self.decoder = SMTPFrameDecoder(lineLengthLimit: lineLengthLimit)
+        self.session = SMTPSessionStateMachine(configuration: configuration, clientIP: remote?.ipAddress)
         self.policy = policy
         self.headerLogLimit = headerLogLimit
+        self.remote = remote
         self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
         metrics?.connectionsActive.increment()
         metrics?.connectionsTotal.increment()
-        sessionTimer = scheduleLimit(after: timeLimits.session, context: context) { handler, context in
-            handler.exceeded("session_time_limit", .sessionTimeLimit, reply: .sessionTimeLimit, context: context)
-        }
+        started = context.eventLoop.now
+        lastRead = started
+        clock?.register(self)
         perform(session.greeting(decider: &policy), context: context)
         context.flush()
+        // An idle connection holds no tally: the greeting's reply is counted now.
+        if let metrics, !tally.isEmpty {
+            metrics.add(tally)
+            tally = ServerMetrics.Tally()
+        }
         context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
-        switch unwrapInboundIn(data) {
+        lastRead = context.eventLoop.now
+        var input = unwrapInboundIn(data)
+        if var kept = pending {
+            pending = nil
+            kept.writeBuffer(&input)
+            input = kept
+        }
+        while !closing, let part = decoder.next(from: &input) {
+            receive(part, context: context)
+        }
+        if !closing && input.readableBytes > 0 {
+            // At most a line's worth (longer lines are discarded as they come),
+            // copied so the read buffer itself is not held.
+            var kept = context.channel.allocator.buffer(capacity: input.readableBytes)
+            kept.writeBuffer(&input)
+            pending = kept
+        }
+    }
+
+    private func receive(_ part: SMTPInboundPart, context: ChannelHandlerContext) {
+        switch part {
         case .line(let line):
             commands += 1
             tally.bytes += line.readableBytes + 2
@@ -109,7 +163,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             // An HTTP request line never parses as SMTP (no HTTP verb is an SMTP
             // verb), so only a failed line is looked at again.
             if case .failure = parsed, Self.isHTTPRequest(line) {
-                logger.notice("http_request", metadata: [:])
+                notice("http_request")
                 outcome = .httpRequest
                 perform(.replyAndClose(.httpRequest), context: context)
                 return
@@ -128,7 +182,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         case .lineTooLong:
             commands += 1
             replyingTo = "unrecognized"
-            logger.notice("limit_exceeded", metadata: [
+            notice("limit_exceeded", [
                 "limit": "command_line_length", "max": .stringConvertible(decoder.lineLengthLimit),
             ])
             perform(.reply(.lineTooLong), context: context)
@@ -160,12 +214,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            guard !closing else { return }
-            logger.notice("limit_exceeded", metadata: ["limit": "idle_timeout"])
-            outcome = .idleTimeout
-            perform(.replyAndClose(.idleTimeout), context: context)
-        } else if event is ShutdownRequested {
+        if event is ShutdownRequested {
             guard !closing else { return }
             if session.isReceivingData {
                 closeAfterMessage = true
@@ -181,35 +230,77 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A reset after 221 (smtp-source closes that way) is a normal end.
         if !closing {
-            logger.debug("connection_error", metadata: ["error": "\(error)"])
+            logger.debug("connection_error", metadata: ["client": clientMetadata, "error": "\(error)"])
             outcome = outcome ?? .error
         }
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        let duration = ContinuousClock.now - started
+        let duration = context.eventLoop.now - started
         if let metrics {
             metrics.connectionsActive.decrement()
-            metrics.sessionDuration.recordNanoseconds(TimeAmount(duration).nanoseconds)
+            metrics.sessionDuration.recordNanoseconds(duration.nanoseconds)
             if !tally.isEmpty { metrics.add(tally) }
         }
-        sessionTimer?.cancel()
-        dataTimer?.cancel()
+        clock?.deregister(self)
+        pending = nil
         session.close()
+        // Built only when the line is written: the metadata is an autoclosure.
+        logger.info("connection", metadata: connectionMetadata(duration: duration))
+        context.fireChannelInactive()
+    }
+
+    private func connectionMetadata(duration: TimeAmount) -> Logger.Metadata {
         var metadata: Logger.Metadata = [
+            "client": clientMetadata,
             "mode": "\(policy.mode)",
             "commands": .stringConvertible(commands),
             "messages": .stringConvertible(messages),
             "rcpt_accepted": .stringConvertible(acceptedRecipients),
             "rcpt_refused": .stringConvertible(refusedRecipients),
             "outcome": "\((outcome ?? .clientClosed).rawValue)",
-            "duration_ms": .stringConvertible(duration.milliseconds),
+            "duration_ms": .stringConvertible(duration.nanoseconds / 1_000_000),
         ]
         if let lastReplyCode { metadata["last_reply"] = .stringConvertible(lastReplyCode) }
         if let decidedBy = policy.lastDecision { metadata["decided_by"] = "\(decidedBy)" }
-        logger.info("connection", metadata: metadata)
-        context.fireChannelInactive()
+        return metadata
+    }
+
+    private var clientMetadata: Logger.MetadataValue {
+        .string(remote.map(SMTPServer.describe) ?? "unknown")
+    }
+
+    /// A notice about this connection, with its `client`.
+    private func notice(_ event: Logger.Message, _ metadata: @autoclosure () -> Logger.Metadata = [:]) {
+        logger.notice(event, metadata: metadata().merging(["client": clientMetadata]) { $1 })
+    }
+
+    // MARK: - Time limits
+
+    /// The earliest moment something is due: a limit, or the end of lingering.
+    var nextDeadline: NIODeadline {
+        if closing { return lingerDeadline }
+        return min(lastRead + idleTimeout, started + sessionTimeLimit, dataDeadline)
+    }
+
+    /// Called by the clock once `nextDeadline` has passed.
+    func deadlinePassed(now: NIODeadline) {
+        guard let context else { return }
+        if closing {
+            context.close(promise: nil)
+            return
+        }
+        let idle = lastRead + idleTimeout
+        let whole = started + sessionTimeLimit
+        // The earliest of the limits that passed is the one reported.
+        if idle <= now && idle <= whole && idle <= dataDeadline {
+            exceeded("idle_timeout", .idleTimeout, reply: .idleTimeout, context: context)
+        } else if whole <= now && whole <= dataDeadline {
+            exceeded("session_time_limit", .sessionTimeLimit, reply: .sessionTimeLimit, context: context)
+        } else if dataDeadline <= now {
+            exceeded("data_time_limit", .dataTimeLimit, reply: .dataTimeLimit, context: context)
+        }
     }
 
     // MARK: - Replies
@@ -225,9 +316,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             headers = nil
             headersComplete = false
             decoder.beginContent()
-            dataTimer = scheduleLimit(after: timeLimits.data, context: context) { handler, context in
-                handler.exceeded("data_time_limit", .dataTimeLimit, reply: .dataTimeLimit, context: context)
-            }
+            dataDeadline = context.eventLoop.now + dataTimeLimit
         case .replyAndClose(let reply):
             write(reply, context: context)
             close(context: context, outcome: reply.code == .closing ? .quit : .refused)
@@ -236,21 +325,10 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Runs `body` on this handler's event loop after `delay`, unless cancelled.
-    private func scheduleLimit(
-        after delay: Duration,
-        context: ChannelHandlerContext,
-        _ body: @escaping (SMTPSessionHandler, ChannelHandlerContext) -> Void
-    ) -> Scheduled<Void> {
-        context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) { [self] in
-            body(self, context)
-        }
-    }
-
     /// A time limit ran out: say why, with 421 4.4.2, and close.
     private func exceeded(_ limit: String, _ reason: Outcome, reply: SMTPReply, context: ChannelHandlerContext) {
         guard !closing else { return }
-        logger.notice("limit_exceeded", metadata: ["limit": "\(limit)"])
+        notice("limit_exceeded", ["limit": "\(limit)"])
         outcome = reason
         perform(.replyAndClose(reply), context: context)
     }
@@ -277,7 +355,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             // that makes too many is not an SMTP client worth answering.
             errors += 1
             if errors > maxErrors {
-                logger.notice("limit_exceeded", metadata: ["limit": "max_errors", "max": .stringConvertible(maxErrors)])
+                notice("limit_exceeded", ["limit": "max_errors", "max": .stringConvertible(maxErrors)])
                 outcome = .tooManyErrors
                 lastReplyCode = SMTPReply.tooManyErrors.code.value
                 if metrics != nil { tally.replies[.init(code: 421, command: replyingTo), default: 0] += 1 }
@@ -299,6 +377,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     /// connection is closed whatever the client does.
     static let lingerTime: TimeAmount = .seconds(2)
 
+    /// Without a clock, nothing would end lingering: close outright once the reply is out.
+    private var lingers: Bool { clock != nil }
+
     private func close(context: ChannelHandlerContext, outcome: Outcome) {
         closing = true
         self.outcome = self.outcome ?? outcome
@@ -308,10 +389,13 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         // unread would send a reset, which can destroy the reply before the
         // client reads it.
         let channel = context.channel
+        lingerDeadline = context.eventLoop.now + Self.lingerTime
+        let lingers = lingers
         context.writeAndFlush(wrapOutboundOut(ByteBuffer())).whenComplete { _ in
+            guard lingers else { return channel.close(promise: nil) }
             channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
-            channel.eventLoop.scheduleTask(in: Self.lingerTime) { channel.close(promise: nil) }
         }
+        pending = nil
         context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
     }
 
@@ -333,7 +417,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             if !contentExceeded {
                 contentExceeded = true
                 headers = nil
-                logger.notice("limit_exceeded", metadata: ["limit": "message_size", "max": .stringConvertible(limit)])
+                notice("limit_exceeded", ["limit": "message_size", "max": .stringConvertible(limit)])
             }
             return
         }
@@ -378,8 +462,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     private func finishMessage(context: ChannelHandlerContext) {
-        dataTimer?.cancel()
-        dataTimer = nil
+        dataDeadline = .distantFuture
         let queueID = QueueID.next()
         // The envelope, read before the state machine closes the transaction.
         let recipients = session.recipients
@@ -409,6 +492,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private func logMessage(queueID: String, sender: ReversePath?, recipients: [ForwardPath]) {
         let headerText = headers.map { String(decoding: $0.readableBytesView, as: UTF8.self) } ?? ""
         var metadata: Logger.Metadata = [
+            "client": clientMetadata,
             "helo": "\(session.heloName ?? "")",
             "mail_from": "\(sender?.description ?? "")",
             "rcpt": .array(recipients.map { .string($0.description) }),

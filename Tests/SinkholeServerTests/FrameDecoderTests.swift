@@ -30,7 +30,7 @@ struct FrameDecoderTests {
     /// Feeds `input` in content mode in the given chunk sizes and returns the
     /// parts, with adjacent content coalesced.
     func decodeContent(_ input: [UInt8], chunk: (Int) -> Int) throws -> [SMTPInboundPart] {
-        let decoder = SMTPFrameDecoder(lineLengthLimit: 64)
+        var decoder = SMTPFrameDecoder(lineLengthLimit: 64)
         decoder.beginContent()
         let channel = EmbeddedChannel(handler: ByteToMessageHandler(decoder))
         var offset = 0

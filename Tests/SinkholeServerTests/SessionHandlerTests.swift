@@ -35,21 +35,29 @@ final class LogRecorder: Sendable {
 final class SessionHarness {
     let channel = EmbeddedChannel()
     let log = LogRecorder()
+    let clock: SessionClock
 
     init(mode: Mode, maxMessageSize: Int = 1024, headerLogLimit: Int = 64, policy: PolicyConfiguration = PolicyConfiguration(),
-         metrics: ServerMetrics? = nil) throws {
-        let decoder = SMTPFrameDecoder(lineLengthLimit: 100)
+         timeLimits: SMTPSessionHandler.TimeLimits = .init(), metrics: ServerMetrics? = nil) throws {
+        clock = SessionClock(eventLoop: channel.embeddedEventLoop, tick: .milliseconds(100))
         let handler = SMTPSessionHandler(
-            decoder: decoder,
+            lineLengthLimit: 100,
             configuration: SessionConfiguration(hostname: "sinkhole.test", maxRecipients: 5, maxMessageSize: maxMessageSize),
             policy: SessionPolicy(mode: mode, configuration: policy),
-            clientIP: "192.0.2.1",
+            remote: try SocketAddress(ipAddress: "192.0.2.1", port: 4321),
             headerLogLimit: headerLogLimit,
+            timeLimits: timeLimits,
+            clock: clock,
             metrics: metrics,
             logger: log.logger
         )
-        try channel.pipeline.syncOperations.addHandlers([ByteToMessageHandler(decoder), handler])
+        try channel.pipeline.syncOperations.addHandler(handler)
         try channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 4321)).wait()
+    }
+
+    /// Moves the embedded loop's clock on, running what falls due.
+    func advance(_ amount: TimeAmount) {
+        channel.embeddedEventLoop.advanceTime(by: amount)
     }
 
     /// Sends `text` as one TCP segment and returns everything written back.
@@ -259,14 +267,83 @@ struct SessionHandlerTests {
         #expect(session.isClosed())
     }
 
-    @Test("Idle timeout → 421 4.4.2")
+    @Test("Idle timeout → 421 4.4.2, counted from the last read")
     func idle() throws {
-        let session = try SessionHarness(mode: .accept)
+        let session = try SessionHarness(mode: .accept, timeLimits: .init(idle: .seconds(10)))
         _ = try session.output()
-        session.channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.read)
+        session.advance(.seconds(6))
+        #expect(try session.send("NOOP\r\n") == "250 2.0.0 OK\r\n")
+        session.advance(.seconds(6))
+        #expect(try session.output() == "")
+        session.advance(.seconds(5))
         #expect(try session.output() == "421 4.4.2 Idle timeout\r\n")
         #expect(session.isClosed())
-        #expect(session.log.events("connection").first?.metadata["outcome"] == "idle_timeout")
+        let connection = session.log.events("connection").first
+        #expect(connection?.metadata["outcome"] == "idle_timeout")
+        #expect(connection?.metadata["client"] == "192.0.2.1:4321")
+        #expect(session.log.events("limit_exceeded").first?.metadata["limit"] == "idle_timeout")
+        #expect(session.clock.count == 0)
+    }
+
+    @Test("Session time limit → 421 4.4.2, however busy the client")
+    func sessionTimeLimit() throws {
+        let session = try SessionHarness(mode: .accept, timeLimits: .init(idle: .seconds(10), session: .seconds(30)))
+        _ = try session.output()
+        for _ in 0..<5 {
+            session.advance(.seconds(5))
+            #expect(try session.send("NOOP\r\n") == "250 2.0.0 OK\r\n")
+        }
+        session.advance(.seconds(6))
+        #expect(try session.output() == "421 4.4.2 Session time limit exceeded\r\n")
+        #expect(session.isClosed())
+        #expect(session.log.events("connection").first?.metadata["outcome"] == "session_time_limit")
+    }
+
+    @Test("DATA time limit → 421 4.4.2; it starts at the 354 and ends at the dot")
+    func dataTimeLimit() throws {
+        let session = try SessionHarness(mode: .accept, timeLimits: .init(idle: .seconds(10), data: .seconds(15)))
+        _ = try session.send("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<d@e.f>\r\n")
+        // Time before the DATA command does not count.
+        session.advance(.seconds(8))
+        #expect(try session.send("DATA\r\n").hasPrefix("354 "))
+        for _ in 0..<2 {
+            session.advance(.seconds(5))
+            _ = try session.send("x")
+        }
+        #expect(try session.send("\r\n.\r\n").hasPrefix("250 2.0.0 OK queued as "))
+        _ = try session.send("MAIL FROM:<>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n")
+        for _ in 0..<2 {
+            session.advance(.seconds(5))
+            #expect(try session.send("x") == "")
+        }
+        session.advance(.seconds(4))
+        #expect(try session.output() == "")
+        session.advance(.seconds(2))
+        #expect(try session.output() == "421 4.4.2 DATA time limit exceeded\r\n")
+        #expect(session.isClosed())
+        #expect(session.log.events("connection").first?.metadata["outcome"] == "data_time_limit")
+    }
+
+    @Test("The clock runs only while it has sessions")
+    func clockStops() throws {
+        let session = try SessionHarness(mode: .accept)
+        #expect(session.clock.count == 1)
+        _ = try session.send("QUIT\r\n")
+        #expect(session.isClosed())
+        #expect(session.clock.count == 0)
+        #expect(SessionClock.tick(for: [.seconds(300), .seconds(1)]) == .milliseconds(100))
+        #expect(SessionClock.tick(for: [.seconds(300)]) == .seconds(1))
+        #expect(SessionClock.tick(for: [.milliseconds(20)]) == .milliseconds(10))
+    }
+
+    @Test("A command split across reads, and a pipelined batch split mid-line")
+    func splitReads() throws {
+        let session = try SessionHarness(mode: .accept)
+        _ = try session.output()
+        #expect(try session.send("NO") == "")
+        #expect(try session.send("OP\r") == "")
+        #expect(try session.send("\nNOOP\r\nNO") == "250 2.0.0 OK\r\n250 2.0.0 OK\r\n")
+        #expect(try session.send("OP\r\n") == "250 2.0.0 OK\r\n")
     }
 
     @Test("Bytes after QUIT are ignored")
