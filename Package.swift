@@ -45,12 +45,10 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // libcurl, through typed wrappers around its variadic setopt/getinfo.
-        .systemLibrary(
-            name: "CCurl",
-            pkgConfig: "libcurl",
-            providers: [.apt(["libcurl4-openssl-dev"])]
-        ),
+        // libcurl, loaded with dlopen on first use (only `ssm:` needs it), through
+        // typed wrappers around its variadic setopt/getinfo. Needs its headers
+        // (libcurl4-openssl-dev) to build, libcurl4 to run an `ssm:` source.
+        .target(name: "CCurl"),
         // The mode from AWS SSM Parameter Store: HTTP over libcurl (SigV4 signed
         // by libcurl), the credential chain, AWS error answers.
         .target(
@@ -68,6 +66,7 @@ let package = Package(
             dependencies: [
                 "ModeSources",
                 "SinkholePolicy",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),

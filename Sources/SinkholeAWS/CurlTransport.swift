@@ -40,22 +40,28 @@ public struct CurlTransport: HTTPTransport {
         return try result.get()
     }
 
-    /// libcurl's global state, set up once before the first handle.
-    private static let globalInit: CURLcode = curl_global_init(3) // CURL_GLOBAL_ALL: SSL | WIN32
+    /// Loads libcurl (on first use: only the `ssm:` source needs it) and sets
+    /// up its global state, once. Nil when it is ready, or why it is not.
+    public static let unavailable: String? = {
+        if let reason = sinkhole_curl_load() { return "libcurl could not be loaded: \(String(cString: reason))" }
+        let code = sinkhole_curl_global_init(3) // CURL_GLOBAL_ALL: SSL | WIN32
+        return code == CURLE_OK ? nil : "libcurl could not be initialised: \(String(cString: sinkhole_curl_easy_strerror(code)))"
+    }()
 
     /// Blocking: runs the whole transfer on the calling thread.
     static func perform(_ request: HTTPRequest, connectTo: [String], cancellation: Cancellation = Cancellation())
         -> Result<HTTPResponse, HTTPTransportError> {
-        guard globalInit == CURLE_OK, let handle = curl_easy_init() else {
+        if let unavailable { return .failure(HTTPTransportError(unavailable)) }
+        guard let handle = sinkhole_curl_easy_init() else {
             return .failure(HTTPTransportError("libcurl could not be initialised"))
         }
-        defer { curl_easy_cleanup(handle) }
+        defer { sinkhole_curl_easy_cleanup(handle) }
 
         var headerList: UnsafeMutablePointer<curl_slist>?
         var connectList: UnsafeMutablePointer<curl_slist>?
         defer {
-            curl_slist_free_all(headerList)
-            curl_slist_free_all(connectList)
+            sinkhole_curl_slist_free_all(headerList)
+            sinkhole_curl_slist_free_all(connectList)
         }
         var errorText = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         let sink = ResponseSink(limit: responseLimit, cancellation: cancellation)
@@ -109,11 +115,11 @@ public struct CurlTransport: HTTPTransport {
                 }
             }
             for (name, value) in headers {
-                headerList = curl_slist_append(headerList, "\(name): \(value)")
+                headerList = sinkhole_curl_slist_append(headerList, "\(name): \(value)")
             }
             if headerList != nil { set(sinkhole_curl_set_list(handle, CURLOPT_HTTPHEADER, headerList)) }
             for entry in connectTo {
-                connectList = curl_slist_append(connectList, entry)
+                connectList = sinkhole_curl_slist_append(connectList, entry)
             }
             if connectList != nil { set(sinkhole_curl_set_list(handle, CURLOPT_CONNECT_TO, connectList)) }
             return code
@@ -122,7 +128,7 @@ public struct CurlTransport: HTTPTransport {
             return .failure(HTTPTransportError("libcurl refused an option: \(describe(setupError, errorText))"))
         }
 
-        let code = curl_easy_perform(handle)
+        let code = sinkhole_curl_easy_perform(handle)
         if code != CURLE_OK {
             if code == CURLE_ABORTED_BY_CALLBACK && cancellation.flag.load(ordering: .relaxed) {
                 return .failure(HTTPTransportError("cancelled: sinkhole is stopping"))
@@ -147,7 +153,7 @@ public struct CurlTransport: HTTPTransport {
     private static func describe(_ code: CURLcode, _ errorText: [CChar]) -> String {
         let detail = String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         if !detail.isEmpty { return detail }
-        return String(cString: curl_easy_strerror(code))
+        return String(cString: sinkhole_curl_easy_strerror(code))
     }
 }
 

@@ -2,6 +2,7 @@ import Hummingbird
 import Logging
 import ModeSources
 import NIOCore
+import NIOPosix
 import Prometheus
 import ServiceLifecycle
 import SinkholePolicy
@@ -33,6 +34,7 @@ public struct OpsServer: Service {
         modes: ModeProvider,
         greylist: GreylistTable,
         readiness: Readiness,
+        eventLoops: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
         onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) {
@@ -64,6 +66,7 @@ public struct OpsServer: Service {
             onServerRunning: { channel in
                 if let local = channel.localAddress { onListening(local) }
             },
+            eventLoopGroupProvider: .shared(eventLoops),
             logger: quiet
         )
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import SMTPProtocol
 import SinkholePolicy
 import SinkholeAWS
@@ -203,6 +204,7 @@ struct Settings {
     var sessionTimeLimit: Duration
     var dataTimeLimit: Duration
     var maxErrors: Int
+    var threads: Int
     var shutdownGrace: Duration
     var headerLogLimit: Int
     var logFormat: LogFormat
@@ -306,6 +308,8 @@ struct Settings {
         guard sessionTimeLimit > .zero, dataTimeLimit > .zero else {
             throw SettingsError(description: "invalid session-time-limit or data-time-limit: must be more than 0")
         }
+        threads = try layers.value("threads", default: System.coreCount, Parse.positive,
+                                   expected: "a whole number above 0")
         shutdownGrace = try layers.value("shutdown-grace", default: .seconds(10), Parse.duration,
                                          expected: "a duration such as 10 or 10s")
         headerLogLimit = try layers.value("header-log-limit", default: 64 * 1024, Parse.size,

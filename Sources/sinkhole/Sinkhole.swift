@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import ModeSources
 import NIOCore
+import NIOPosix
 import Prometheus
 import SMTPProtocol
 import ServiceLifecycle
@@ -135,6 +136,11 @@ struct Sinkhole: AsyncParsableCommand {
         valueName: "n"))
     var maxErrors: String?
 
+    @Option(name: .customLong("threads"), help: ArgumentHelp(
+        "Event-loop threads serving SMTP and HTTP; each connection stays on one. (default: the number of CPUs)",
+        valueName: "n"))
+    var threads: String?
+
     @Option(name: .customLong("idle-timeout"), help: ArgumentHelp(
         "How long a client may stay silent before 421 4.4.2 Idle timeout. (default: 300s)", valueName: "duration"))
     var idleTimeout: String?
@@ -179,7 +185,7 @@ struct Sinkhole: AsyncParsableCommand {
             ("max-message-size", maxMessageSize), ("max-recipients", maxRecipients),
             ("max-connections", maxConnections), ("idle-timeout", idleTimeout), ("shutdown-grace", shutdownGrace),
             ("session-time-limit", sessionTimeLimit), ("data-time-limit", dataTimeLimit), ("max-errors", maxErrors),
-            ("header-log-limit", headerLogLimit), ("log-format", logFormat), ("log-level", logLevel),
+            ("threads", threads), ("header-log-limit", headerLogLimit), ("log-format", logFormat), ("log-level", logLevel),
         ]
         for (key, value) in single { values[key] = value.map { [$0] } ?? [] }
         return values
@@ -231,6 +237,9 @@ struct Sinkhole: AsyncParsableCommand {
         }
 
         let greylist = GreylistTable(window: settings.greylistWindow, capacity: settings.greylistMaxEntries)
+        let eventLoops = settings.threads == System.coreCount
+            ? MultiThreadedEventLoopGroup.singleton
+            : MultiThreadedEventLoopGroup(numberOfThreads: settings.threads)
         let server = SMTPServer(
             configuration: ServerConfiguration(
                 listen: settings.listen,
@@ -253,6 +262,7 @@ struct Sinkhole: AsyncParsableCommand {
                 replies: settings.replies,
                 greylist: greylist
             ),
+            group: eventLoops,
             metrics: metrics,
             logger: logger
         )
@@ -264,7 +274,7 @@ struct Sinkhole: AsyncParsableCommand {
         if let address = settings.httpListen {
             services.append(.init(service: OpsServer(
                 host: address.host, port: address.port, registry: registry, modes: modes, greylist: greylist,
-                readiness: readiness, logger: logger,
+                readiness: readiness, eventLoops: eventLoops, logger: logger,
                 onListening: { bound in
                     logger.info("http_listening", metadata: [
                         "address": "\(SMTPServer.describe(bound))", "paths": "/healthz /readyz /metrics",
@@ -330,6 +340,9 @@ struct Sinkhole: AsyncParsableCommand {
             guard let region = AWSEndpoints.region(flag: settings.awsRegionFlag, environment: environment,
                                                    configured: settings.awsRegionSetting) else {
                 Self.fail("mode source ssm:\(parameter) needs a region: set AWS_REGION, AWS_DEFAULT_REGION or --aws-region", code: 2)
+            }
+            if let reason = CurlTransport.unavailable {
+                Self.fail("mode source ssm:\(parameter): \(reason) (the ssm: source needs libcurl4)", code: 2)
             }
             let transport = CurlTransport()
             let credentials = CredentialChain.standard(environment: environment, transport: transport,

@@ -25,10 +25,12 @@ from conftest import REPO_ROOT
 
 DOCKERFILE = REPO_ROOT / "docker" / "Dockerfile"
 MAKEFILE = REPO_ROOT / "Makefile"
-# What sinkhole itself links (readelf NEEDED): libcurl for SSM, and the C and
-# C++ runtimes the statically linked Swift runtime needs. A new entry here is a
-# new package the runtime image must carry: add it there first.
-DIRECT_NEEDED = {"libcurl.so.4", "libstdc++.so.6", "libm.so.6", "libgcc_s.so.1", "libc.so.6", "ld-linux-x86-64.so.2"}
+# What sinkhole itself links (readelf NEEDED): the C and C++ runtimes the
+# statically linked Swift runtime needs. A new entry here is a new package the
+# runtime image must carry: add it there first. libcurl is not linked: the ssm:
+# mode source loads it with dlopen, so the runtime stage must install it anyway.
+DIRECT_NEEDED = {"libstdc++.so.6", "libm.so.6", "libgcc_s.so.1", "libc.so.6", "ld-linux-x86-64.so.2"}
+DLOPENED = {"libcurl.so.4": "libcurl4"}
 
 
 def release_binary() -> Path:
@@ -138,3 +140,6 @@ def test_release_binary_links_only_what_the_runtime_stage_installs():
         if package.split(":")[0] not in available:
             missing[match.group(1)] = package
     assert not missing, f"libraries the runtime image would lack: {missing}"
+    for library, package in DLOPENED.items():
+        assert package in runtime_packages(), f"the runtime stage must install {package}: ssm: loads {library}"
+        assert library.encode() in binary.read_bytes(), f"sinkhole no longer names {library}: update DLOPENED"
