@@ -1,5 +1,6 @@
 """Graceful shutdown, configuration errors and configuration precedence."""
 
+import os
 import socket
 import time
 
@@ -111,6 +112,7 @@ def test_port_in_use_is_an_error():
     ("--idle-timeout", "soon", "soon"),
     ("--listen", "nowhere", "nowhere"),
     ("--greylist-reply", "250 OK", "greylist"),
+    ("--threads", "0", "threads"),
 ])
 def test_bad_flag_values_are_errors(flag, value, shown):
     args = ["--listen", "127.0.0.1:0"] if flag != "--listen" else []
@@ -203,3 +205,29 @@ def test_sigterm_under_load_200_transfers(sinkhole):
     assert len(connections) == 200
     assert sum(c["messages"] for c in connections) == 100
     assert {c["outcome"] for c in connections} == {"shutdown"}
+
+
+# -- threads -------------------------------------------------------------------
+
+def event_loop_threads(pid: int) -> int:
+    """NIO names its event-loop threads NIO-ELT-<group>-#<n>."""
+    tasks = os.listdir(f"/proc/{pid}/task")
+    names = []
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/comm") as comm:
+                names.append(comm.read().strip())
+        except FileNotFoundError:
+            continue  # a thread that just ended
+    return sum(1 for name in names if name.startswith("NIO-ELT"))
+
+
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_threads_sets_the_event_loops_that_serve_smtp_and_http(sinkhole, threads):
+    server = sinkhole("--mode", "accept", env={"SINKHOLE_THREADS": threads})
+    clients = [server.raw() for _ in range(6)]
+    for client in clients:
+        assert client.reply1() == (220, f"{HOSTNAME} ESMTP sinkhole".encode())
+        assert client.command(b"NOOP") == (250, b"2.0.0 OK")
+    assert server.http_get("/healthz")[::2] == (200, "ok\n")
+    assert event_loop_threads(server.pid) == int(threads)
