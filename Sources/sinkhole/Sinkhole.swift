@@ -137,7 +137,7 @@ struct Sinkhole: AsyncParsableCommand {
     var maxErrors: String?
 
     @Option(name: .customLong("threads"), help: ArgumentHelp(
-        "Event-loop threads serving SMTP and HTTP; each connection stays on one. (default: the number of CPUs)",
+        "Event-loop threads serving SMTP and HTTP; each connection stays on one. (default: half the CPUs, at least 1)",
         valueName: "n"))
     var threads: String?
 

@@ -30,9 +30,9 @@ public enum SMTPCommandParser {
         guard let key = verbKey(utf8[utf8.startIndex..<verbEnd]), let entry = verbs[key] else {
             return .failure(SMTPParseError(.commandUnrecognized))
         }
-        var argument = line[verbEnd...]
-        argument = argument.drop { $0 == " " || $0 == "\t" }
-        argument = argument.trimmingSMTPWhitespace()
+        // The line holds no CR or LF (control characters were refused): only
+        // spaces and tabs are trimmed.
+        let argument = line[verbEnd...].trimmingBlanks()
         do {
             return .success(try entry(argument))
         } catch {
@@ -154,7 +154,7 @@ public enum SMTPCommandParser {
         if let keyword = parameterText.split(separator: " ").first {
             throw SMTPParseError(.unsupportedParameter(keyword.prefix { $0 != "=" }.uppercased()))
         }
-        if path.lowercased() == "postmaster" { return .rcpt(to: .postmaster) }
+        if path.utf8.elementsEqual("postmaster".utf8, by: { $0 | 0x20 == $1 }) { return .rcpt(to: .postmaster) }
         guard !path.isEmpty, let mailbox = parseMailbox(path) else {
             throw SMTPParseError(.badRecipientAddress)
         }
@@ -171,41 +171,48 @@ public enum SMTPCommandParser {
               })
         else { return nil }
         let end = utf8.index(utf8.startIndex, offsetBy: keyword.utf8.count)
-        return argument[end...].drop { $0 == " " }
+        return argument[end...].droppingLeading(UInt8(ascii: " "))
     }
 
     /// Splits `<path> params` into the path's content and the parameters.
     /// Quoted local parts may hold `>` and spaces. A path without angle
     /// brackets is taken up to the first space (a lenient form many clients send).
+    ///
+    /// Bytes, not Characters: every delimiter is ASCII, so each index found is
+    /// a valid place to cut the text, and no grapheme breaking is paid for.
     private static func splitPath(_ text: Substring, syntaxError: SMTPReply)
         throws(SMTPParseError) -> (path: Substring, parameters: Substring)
     {
-        guard text.first == "<" else {
-            let path = text.prefix { $0 != " " }
-            guard !path.isEmpty, !path.contains("<"), !path.contains(">") else { throw SMTPParseError(syntaxError) }
-            return (path, text.dropFirst(path.count).drop { $0 == " " })
+        let utf8 = text.utf8
+        guard utf8.first == UInt8(ascii: "<") else {
+            let end = utf8.firstIndex(of: UInt8(ascii: " ")) ?? utf8.endIndex
+            let path = text[..<end]
+            guard !path.isEmpty, !path.utf8.contains(where: { $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") })
+            else { throw SMTPParseError(syntaxError) }
+            return (path, text[end...].droppingLeading(UInt8(ascii: " ")))
         }
         var inQuotes = false
         var escaped = false
-        var index = text.index(after: text.startIndex)
-        while index < text.endIndex {
-            let character = text[index]
+        let start = utf8.index(after: utf8.startIndex)
+        var index = start
+        while index < utf8.endIndex {
+            let byte = utf8[index]
             if escaped {
                 escaped = false
-            } else if character == "\\" && inQuotes {
+            } else if byte == UInt8(ascii: "\\") && inQuotes {
                 escaped = true
-            } else if character == "\"" {
+            } else if byte == UInt8(ascii: "\"") {
                 inQuotes.toggle()
-            } else if character == ">" && !inQuotes {
-                let path = text[text.index(after: text.startIndex)..<index]
-                let after = text[text.index(after: index)...]
-                guard after.isEmpty || after.first == " " else { throw SMTPParseError(syntaxError) }
+            } else if byte == UInt8(ascii: ">") && !inQuotes {
+                let path = text[start..<index]
+                let after = text[utf8.index(after: index)...]
+                guard after.utf8.isEmpty || after.utf8.first == UInt8(ascii: " ") else { throw SMTPParseError(syntaxError) }
                 guard path.utf8.count + 2 <= SMTPDefaults.pathLengthLimit else { throw SMTPParseError(syntaxError) }
-                return (path, after.drop { $0 == " " })
-            } else if character == "<" && !inQuotes {
+                return (path, after.droppingLeading(UInt8(ascii: " ")))
+            } else if byte == UInt8(ascii: "<") && !inQuotes {
                 throw SMTPParseError(syntaxError)
             }
-            index = text.index(after: index)
+            utf8.formIndex(after: &index)
         }
         throw SMTPParseError(syntaxError)
     }
@@ -216,21 +223,21 @@ public enum SMTPCommandParser {
     static func parseMailbox(_ path: Substring) -> Mailbox? {
         var path = path
         // An obsolete source route, "@a,@b:user@c", is ignored (RFC 5321 §4.1.2).
-        if path.first == "@" {
-            guard let colon = path.firstIndex(of: ":") else { return nil }
-            path = path[path.index(after: colon)...]
+        if path.utf8.first == UInt8(ascii: "@") {
+            guard let colon = path.utf8.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+            path = path[path.utf8.index(after: colon)...]
         }
-        guard let at = path.lastIndex(of: "@") else { return nil }
+        guard let at = path.utf8.lastIndex(of: UInt8(ascii: "@")) else { return nil }
         let local = path[..<at]
-        let domain = path[path.index(after: at)...]
+        let domain = path[path.utf8.index(after: at)...]
         guard isValidLocalPart(local), isValidDomain(domain) else { return nil }
         return Mailbox(localPart: String(local), domain: String(domain))
     }
 
     private static func isValidLocalPart(_ local: Substring) -> Bool {
         guard !local.isEmpty, local.utf8.count <= 64 * 4 else { return false }
-        if local.first == "\"" {
-            return local.count >= 2 && local.last == "\""
+        if local.utf8.first == UInt8(ascii: "\"") {
+            return local.utf8.count >= 2 && local.utf8.last == UInt8(ascii: "\"")
         }
         // Dot-string = Atom *("." Atom): no empty atoms, no specials.
         return isDotString(local.utf8)
@@ -238,7 +245,7 @@ public enum SMTPCommandParser {
 
     private static func isValidDomain(_ domain: Substring) -> Bool {
         guard !domain.isEmpty, domain.utf8.count <= 255 else { return false }
-        if domain.first == "[" { return domain.last == "]" && domain.count > 2 }
+        if domain.utf8.first == UInt8(ascii: "[") { return domain.utf8.last == UInt8(ascii: "]") && domain.utf8.count > 2 }
         return isDotString(domain.utf8)
     }
 
@@ -259,4 +266,25 @@ public enum SMTPCommandParser {
         for byte in "()<>[]:;@\\,\" \t".utf8 { table[Int(byte)] = true }
         return table
     }()
+}
+
+extension Substring {
+    /// Without leading `byte`s (an ASCII byte, so the cut is a valid index).
+    func droppingLeading(_ byte: UInt8) -> Substring {
+        let utf8 = self.utf8
+        var index = utf8.startIndex
+        while index < utf8.endIndex && utf8[index] == byte { utf8.formIndex(after: &index) }
+        return self[index...]
+    }
+
+    /// Without leading and trailing spaces and tabs.
+    func trimmingBlanks() -> Substring {
+        let utf8 = self.utf8
+        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        guard let first = utf8.firstIndex(where: { !isBlank($0) }),
+              let last = utf8.lastIndex(where: { !isBlank($0) })
+        else { return self[endIndex...] }
+        // After the last non-blank byte: the end of a character, since a blank or the end follows.
+        return self[first..<utf8.index(after: last)]
+    }
 }
