@@ -76,6 +76,28 @@ def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def fd_targets(pid):
+    """What each open descriptor is: a path, socket:[inode], anon_inode:[eventpoll]..."""
+    targets = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            targets.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            pass  # closed while listed
+    return targets
+
+
+def settled_fds(pid, baseline, within=3.0):
+    """The descriptor count once it is back at `baseline`, or after `within`
+    seconds: a client's close reaches the server a moment after the client
+    returns. Also the kinds of descriptor open beyond the baseline, if any."""
+    deadline = time.monotonic() + within
+    while fd_count(pid) > baseline and time.monotonic() < deadline:
+        time.sleep(0.1)
+    extra = collections.Counter(re.sub(r"\[\d+\]", "", target) for target in fd_targets(pid))
+    return fd_count(pid), extra
+
+
 def log(message):
     print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
@@ -385,6 +407,7 @@ def main():
 
     signal.signal(signal.SIGTERM, on_signal)
     server_log = open(os.path.join(work, "sinkhole.log"), "ab")
+    fds_start = fds_end = fd_extra = None
     try:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=server_log, stderr=server_log)
         log(f"sinkhole pid {proc.pid} on 127.0.0.1:{port}; "
@@ -394,6 +417,7 @@ def main():
         if not wait_for_greeting(port, proc, 15):
             sys.exit(f"soak: sinkhole gave no 220 within 15 s (log: {work}/sinkhole.log)")
         fds_start = fd_count(proc.pid)
+        fd_kinds_start = collections.Counter(re.sub(r"\[\d+\]", "", target) for target in fd_targets(proc.pid))
         log(f"load {args.rate:g} msgs/s from {args.workers} threads for {args.duration:g} s; "
             f"mode switched every {args.switch:g} s through {' → '.join(modes)} (TTL {args.ttl:g} s)")
         started = time.monotonic()
@@ -437,7 +461,9 @@ def main():
         if admin_port and proc.poll() is None:
             status, body = fetch(admin_port, "/metrics")
             final_metrics = body if status == 200 else None
-        fds_end = fd_count(proc.pid) if proc.poll() is None else None
+        fds_end, fd_extra = settled_fds(proc.pid, fds_start) if proc.poll() is None else (None, None)
+        if fd_extra is not None:
+            fd_extra = fd_extra - fd_kinds_start
         hwm = status_kb(proc.pid, "VmHWM") if proc.poll() is None else None
     except KeyboardInterrupt:
         interrupted = True
@@ -474,7 +500,8 @@ def main():
                      f"peak (VmHWM) {hwm / 1024 if hwm else float('nan'):.1f} MiB; {len(rss)} samples")
     else:
         lines.append("RSS: too few samples for a warm-up figure")
-    lines.append(f"open fds: {fds_start} after start, {fds_end} at end with no client connected")
+    lines.append(f"open fds: {fds_start} after start, {fds_end} at end with no client connected"
+                 + (f" (more than at start: {dict(fd_extra)})" if fd_extra else ""))
     if admin_port:
         per_path = ", ".join(
             f"{path} {polls[(path, True)]} ok / {polls[(path, False)]} failed"
@@ -504,6 +531,8 @@ def main():
         missed.append(f"RSS growth {'unknown' if growth is None else f'{growth:.2f} %'} (goal < {args.max_growth:g} %)")
     if admin_port and (poll_failed or not poll_ok):
         missed.append(f"{poll_failed} admin polls failed")
+    if fds_end is not None and fds_end > fds_start:
+        missed.append(f"{fds_end - fds_start} descriptors more at the end than at start: {dict(fd_extra or {})}")
     if not alive:
         missed.append("sinkhole exited during the soak")
     if stats.transactions == 0:
@@ -517,6 +546,7 @@ def main():
                    "replies": dict(stats.replies), "unexpected": stats.unexpected, "errors": stats.errors,
                    "rss_kb": rss, "rss_growth_pct": growth, "polls_ok": poll_ok, "polls_failed": poll_failed,
                    "admin": bool(admin_port), "fds_start": fds_start, "fds_end": fds_end,
+                   "fds_extra": dict(fd_extra or {}),
                    "missed": missed}, f, indent=1)
     log(f"work directory: {work}")
     return 1 if missed else 0
