@@ -80,6 +80,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var outcome: Outcome?
     private var closing = false
     private var closeAfterMessage = false
+    /// Reading stopped until the client reads its replies (see channelReadComplete).
+    private var readsPaused = false
 
     /// `remote`: the client, for the log lines (each carries `client`) and the
     /// policy. `clock`: what enforces `timeLimits`; without one they are not.
@@ -200,17 +202,22 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         context.flush()
         // A client that sends without reading its replies is not read from
         // until they drain: what sinkhole holds for it stays bounded.
-        if !context.channel.isWritable {
+        if !context.channel.isWritable && !readsPaused {
+            readsPaused = true
             context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
         }
         context.fireChannelReadComplete()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
-            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
-        }
+        if context.channel.isWritable { resumeReads(context: context) }
         context.fireChannelWritabilityChanged()
+    }
+
+    private func resumeReads(context: ChannelHandlerContext) {
+        guard readsPaused else { return }
+        readsPaused = false
+        context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -396,7 +403,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
         }
         pending = nil
-        context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        // What the client still sends is read (and dropped) until it closes.
+        resumeReads(context: context)
     }
 
     private func countRecipient(_ action: SessionAction, acceptedBefore: Int) {

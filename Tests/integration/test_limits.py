@@ -1,5 +1,7 @@
 """Connection limit and idle timeout."""
 
+import select
+import socket
 import time
 
 from conftest import HOSTNAME
@@ -83,3 +85,53 @@ def test_idle_timeout_applies_inside_data(sinkhole):
     assert client.reply1() == (421, b"4.4.2 Idle timeout")
     assert client.at_eof()
     assert server.connection_log(client.client_port)["outcome"] == "idle_timeout"
+
+
+def test_a_client_that_never_reads_its_replies_is_no_longer_read_from(sinkhole):
+    """Pipelined commands from a client that reads none of the replies: once
+    the replies back up, sinkhole stops reading from it, so what it holds for
+    that client stays bounded and the client's own sends block. Other clients
+    are served meanwhile, and every reply arrives, in order, once the client reads."""
+    server = sinkhole("--mode", "accept")
+    rss_before = server.rss()
+    hog = socket.socket()
+    # Small buffers on the client's side, so the test pushes megabytes, not tens.
+    hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+    hog.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32 * 1024)
+    hog.connect(("127.0.0.1", server.port))
+    hog.setblocking(False)
+    line = b"NOOP\r\n"
+    chunk = line * 10_000
+    sent = 0
+    # Push until the kernel's buffers on both sides are full and stay full for a second.
+    while sent < 64 * 1024 * 1024:
+        _, writable, _ = select.select([], [hog], [], 1.0)
+        if not writable:
+            break
+        sent += hog.send(chunk[sent % len(line):])  # a short send may end mid-line
+    assert sent < 64 * 1024 * 1024, "sinkhole kept reading from a client that reads nothing"
+    assert server.rss() - rss_before < 32 * 1024 * 1024
+
+    other = server.raw()
+    assert other.reply1() == GREETING
+    assert other.command(b"NOOP") == OK
+
+    # Finish the last command cut off mid-line, then read everything.
+    complete, partial = divmod(sent, len(line))
+    hog.setblocking(True)
+    if partial:
+        hog.sendall(line[partial:])
+        complete += 1
+    hog.sendall(b"QUIT\r\n")
+    hog.settimeout(15)
+    received = bytearray()
+    while True:
+        data = hog.recv(1 << 20)
+        if not data:
+            break
+        received += data
+    hog.close()
+    lines = bytes(received).split(b"\r\n")
+    assert lines[0] == b"220 " + f"{HOSTNAME} ESMTP sinkhole".encode()
+    assert lines[1:-2] == [b"250 2.0.0 OK"] * complete
+    assert lines[-2:] == [b"221 2.0.0 Bye", b""]
