@@ -7,7 +7,7 @@ PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN_DEBUG := .build/debug/sinkhole
 # What building needs (libcurl for the SSM mode source), and what only the tests need.
-APT_BUILD := libcurl4-openssl-dev pkg-config
+APT_BUILD := libcurl4-openssl-dev
 APT_TEST := swaks postfix shellcheck
 
 # Is Debian package $$p installed? (`dpkg -s` also succeeds for a removed package's leftover config.)

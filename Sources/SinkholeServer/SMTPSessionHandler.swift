@@ -293,19 +293,19 @@ final class SMTPSessionHandler: ChannelInboundHandler {
 
     /// Called by the clock once `nextDeadline` has passed.
     func deadlinePassed(now: NIODeadline) {
-        guard let context else { return }
+        guard let context, nextDeadline <= now else { return }
         if closing {
             context.close(promise: nil)
             return
         }
+        // The earliest limit is the one that passed, and the one reported.
         let idle = lastRead + idleTimeout
         let whole = started + sessionTimeLimit
-        // The earliest of the limits that passed is the one reported.
-        if idle <= now && idle <= whole && idle <= dataDeadline {
+        if idle <= whole && idle <= dataDeadline {
             exceeded("idle_timeout", .idleTimeout, reply: .idleTimeout, context: context)
-        } else if whole <= now && whole <= dataDeadline {
+        } else if whole <= dataDeadline {
             exceeded("session_time_limit", .sessionTimeLimit, reply: .sessionTimeLimit, context: context)
-        } else if dataDeadline <= now {
+        } else {
             exceeded("data_time_limit", .dataTimeLimit, reply: .dataTimeLimit, context: context)
         }
     }
