@@ -395,11 +395,16 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         // time runs out. Closing outright with the client's pipelined commands
         // unread would send a reset, which can destroy the reply before the
         // client reads it.
+        //
+        // The linger time starts once every reply is out: a client still
+        // reading a backlog of pipelined replies loses none of them. Until
+        // then it has the idle timeout to read them.
         let channel = context.channel
-        lingerDeadline = context.eventLoop.now + Self.lingerTime
-        let lingers = lingers
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer())).whenComplete { _ in
+        let eventLoop = context.eventLoop
+        lingerDeadline = eventLoop.now + idleTimeout
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { [self] _ in
             guard lingers else { return channel.close(promise: nil) }
+            lingerDeadline = eventLoop.now + Self.lingerTime
             channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
         }
         pending = nil

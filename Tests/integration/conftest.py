@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
 import smtplib
 import socket
@@ -415,6 +416,43 @@ def wait_for_rcpt_reply(server, expected, deadline: float = 5.0) -> float:
         seen.append(reply)
         time.sleep(0.1)
     raise AssertionError(f"RCPT never got {expected} within {deadline}s; got {seen[-3:]}")
+
+
+def send_while_draining(sock: socket.socket, data: bytes, timeout: float = 60.0) -> bytes:
+    """Sends `data` while reading everything the server sends, until it closes.
+
+    Never blocks on a send: when the server has stopped reading (its replies
+    are backed up) the only way forward is to read them, so both directions
+    are served from one select loop. Fails with a message after `timeout`.
+    Returns every byte received.
+    """
+    sock.setblocking(False)
+    deadline = time.monotonic() + timeout
+    received = bytearray()
+    view = memoryview(data)
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(
+                f"server did not close within {timeout}s: {len(view)} of {len(data)} bytes unsent,"
+                f" {len(received)} received, last {bytes(received[-200:])!r}"
+            )
+        readable, writable, _ = select.select([sock], [sock] if view else [], [], remaining)
+        if writable:
+            try:
+                view = view[sock.send(view[:1 << 16]):]
+            except BlockingIOError:
+                pass
+        if readable:
+            try:
+                chunk = sock.recv(1 << 20)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break
+            received += chunk
+    assert not view, f"the server closed with {len(view)} bytes unsent"
+    return bytes(received)
 
 
 def raw_session(server, timeout: float = 10.0) -> "RawClient":

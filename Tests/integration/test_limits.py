@@ -4,7 +4,7 @@ import select
 import socket
 import time
 
-from conftest import HOSTNAME
+from conftest import HOSTNAME, send_while_draining
 
 GREETING = (220, f"{HOSTNAME} ESMTP sinkhole".encode())
 OK = (250, b"2.0.0 OK")
@@ -116,22 +116,49 @@ def test_a_client_that_never_reads_its_replies_is_no_longer_read_from(sinkhole):
     assert other.reply1() == GREETING
     assert other.command(b"NOOP") == OK
 
-    # Finish the last command cut off mid-line, then read everything.
+    # Finish the last command cut off mid-line and QUIT while reading every
+    # reply (a blocking send here could wait on sinkhole, which waits on us).
     complete, partial = divmod(sent, len(line))
-    hog.setblocking(True)
+    rest = b""
     if partial:
-        hog.sendall(line[partial:])
+        rest = line[partial:]
         complete += 1
-    hog.sendall(b"QUIT\r\n")
-    hog.settimeout(15)
-    received = bytearray()
-    while True:
-        data = hog.recv(1 << 20)
-        if not data:
-            break
-        received += data
+    received = send_while_draining(hog, rest + b"QUIT\r\n", timeout=60)
     hog.close()
     lines = bytes(received).split(b"\r\n")
     assert lines[0] == b"220 " + f"{HOSTNAME} ESMTP sinkhole".encode()
     assert lines[1:-2] == [b"250 2.0.0 OK"] * complete
+    assert lines[-2:] == [b"221 2.0.0 Bye", b""]
+
+
+def test_replies_backed_up_behind_quit_all_arrive_when_the_client_reads_late(sinkhole):
+    """A client pipelines thousands of commands and QUIT, then waits longer
+    than the 2 s linger before it reads: the replies still queued in sinkhole
+    when it read QUIT are all delivered, then 221, then the close."""
+    server = sinkhole("--mode", "accept")
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    client.connect(("127.0.0.1", server.port))
+    count = 20_000
+    client.setblocking(False)
+    payload = b"NOOP\r\n" * count + b"QUIT\r\n"
+    sent = client.send(payload)
+    # Await sinkhole's reading QUIT (its closing starts the linger clock),
+    # sending the rest if the first send was short, without reading a reply.
+    deadline = time.monotonic() + 30
+    while sent < len(payload):
+        assert time.monotonic() < deadline, f"only {sent} of {len(payload)} bytes taken"
+        select.select([], [client], [], 1.0)
+        try:
+            sent += client.send(payload[sent:])
+        except BlockingIOError:
+            pass
+    # The client is slow to read: longer than the linger time.
+    time.sleep(3)
+    received = send_while_draining(client, b"", timeout=60)
+    client.close()
+    lines = received.split(b"\r\n")
+    assert lines[0] == b"220 " + f"{HOSTNAME} ESMTP sinkhole".encode()
+    assert lines[1:-2] == [b"250 2.0.0 OK"] * count, f"{len(lines) - 3} of {count} replies"
     assert lines[-2:] == [b"221 2.0.0 Bye", b""]
