@@ -34,6 +34,20 @@ let package = Package(
             dependencies: ["SMTPProtocol"],
             swiftSettings: swiftSettings
         ),
+        // Configuration: the layers (flags > environment > file > defaults), the
+        // config file with its nested sections (rules:, listeners:), validation
+        // with one-line errors, smtp-sink's switches as rules. No I/O but reading files at start.
+        .target(
+            name: "SinkholeConfig",
+            dependencies: [
+                "SMTPProtocol",
+                "SinkholePolicy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Where the mode comes from, and the cache that refreshes it in the background.
         .target(
             name: "ModeSources",
@@ -80,6 +94,7 @@ let package = Package(
             name: "SinkholeServer",
             dependencies: [
                 "SMTPProtocol",
+                "SinkholeConfig",
                 "SinkholePolicy",
                 "ModeSources",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -95,6 +110,7 @@ let package = Package(
             name: "sinkhole",
             dependencies: [
                 "SinkholeServer",
+                "SinkholeConfig",
                 "SinkholeAWS",
                 "SinkholeOps",
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -123,6 +139,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "SinkholeConfigTests",
+            dependencies: ["SinkholeConfig", "SinkholePolicy", "SMTPProtocol"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SinkholePolicyTests",
             dependencies: ["SinkholePolicy"],
             swiftSettings: swiftSettings
@@ -148,6 +169,7 @@ let package = Package(
             name: "SinkholeServerTests",
             dependencies: [
                 "SinkholeServer",
+                "SinkholeConfig",
                 "SMTPProtocol",
                 "SinkholePolicy",
                 "ModeSources",

@@ -81,8 +81,8 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
 private func check(_ action: SessionAction) {
     let reply: SMTPReply
     switch action {
-    case .reply(let r), .replyAndClose(let r), .startData(let r): reply = r
-    case .none: return
+    case .reply(let r), .replyAndClose(let r), .startData(let r), .replyAndHang(let r): reply = r
+    case .none, .disconnect, .reset, .hang: return
     }
     precondition((200...599).contains(reply.code.value), "reply code \(reply.code)")
     var buffer = ByteBuffer()

@@ -28,6 +28,11 @@ struct LRUTable<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         return nodes[slot].value
     }
 
+    /// The value for `key`, leaving the order as it is.
+    func peek(_ key: Key) -> Value? {
+        index[key].map { nodes[$0].value }
+    }
+
     /// Sets `key` to `value` as the most recently used; returns the key
     /// evicted to make room, if any.
     @discardableResult

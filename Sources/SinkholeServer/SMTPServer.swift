@@ -51,8 +51,9 @@ public final class SMTPServer: Service, Sendable {
     public func bind() async throws -> [SocketAddress] {
         var bound: [any Channel] = []
         do {
-            for address in configuration.listen {
-                bound.append(try await bootstrap().bind(host: address.host, port: address.port).get())
+            for (index, address) in configuration.listen.enumerated() {
+                bound.append(try await bootstrap(profile: configuration.profiles[index])
+                    .bind(host: address.host, port: address.port).get())
             }
         } catch {
             for channel in bound { try? await channel.close() }
@@ -105,7 +106,7 @@ public final class SMTPServer: Service, Sendable {
         }
     }
 
-    private func bootstrap() -> ServerBootstrap {
+    private func bootstrap(profile: ListenerProfile?) -> ServerBootstrap {
         let configuration = configuration
         let registry = registry
         let modes = modes
@@ -135,13 +136,15 @@ public final class SMTPServer: Service, Sendable {
                     try handlers.addHandler(SMTPSessionHandler(
                         lineLengthLimit: configuration.commandLineLengthLimit,
                         configuration: configuration.session,
-                        policy: SessionPolicy(mode: mode, configuration: policy),
+                        policy: SessionPolicy(mode: mode, configuration: policy, profile: profile),
                         remote: remote,
                         headerLogLimit: configuration.headerLogLimit,
                         timeLimits: .init(idle: configuration.idleTimeout, session: configuration.sessionTimeLimit,
                                           data: configuration.dataTimeLimit),
                         clock: clocks.clock(for: channel.eventLoop),
                         maxErrors: configuration.maxErrors,
+                        dataTiming: .init(readDelay: configuration.dataReadDelay, abortAfter: configuration.abortDataAfter,
+                                          messageLimit: configuration.ruleMessageLimit),
                         metrics: metrics,
                         logger: logger
                     ))

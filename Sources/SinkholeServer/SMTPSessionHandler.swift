@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import ModeSources
 import NIOCore
@@ -28,7 +31,21 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         case sessionTimeLimit = "session_time_limit"
         case dataTimeLimit = "data_time_limit"
         case shutdown
+        /// The policy closed the connection without a reply (FIN).
+        case disconnected
+        /// The policy reset the connection (RST).
+        case reset
         case error
+    }
+
+    /// Shell settings that carry out smtp-sink's timing switches.
+    struct DataTiming {
+        /// `-H`: the first read after `354` waits this long.
+        var readDelay: Duration?
+        /// `-A`: this long after `354`, answer `550` and read no more.
+        var abortAfter: Duration?
+        /// Most message bytes kept for rules that read the message.
+        var messageLimit = 1 << 20
     }
 
     private var decoder: SMTPFrameDecoder
@@ -65,6 +82,16 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     /// What the next reply answers, for the replies counter.
     private var replyingTo = "connect"
 
+    private let dataTiming: DataTiming
+    /// A delayed or dribbled reply is on its way: input waits behind it.
+    private var holding = false
+    /// The policy said never to answer again.
+    private var hanging = false
+    /// The content size at which the policy is next asked about the message.
+    private var contentCheckAt = Int.max
+    /// The message's text, for rules that read it.
+    private var messageText: ByteBuffer?
+
     // The message being received.
     private var contentSize = 0
     private var contentExceeded = false
@@ -94,9 +121,11 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         timeLimits: TimeLimits = TimeLimits(),
         clock: SessionClock? = nil,
         maxErrors: Int = SMTPDefaults.maxErrors,
+        dataTiming: DataTiming = DataTiming(),
         metrics: ServerMetrics? = nil,
         logger: Logger
     ) {
+        self.dataTiming = dataTiming
         self.metrics = metrics
         self.idleTimeout = TimeAmount(timeLimits.idle)
         self.sessionTimeLimit = TimeAmount(timeLimits.session)
@@ -125,7 +154,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         started = context.eventLoop.now
         lastRead = started
         clock?.register(self)
-        perform(session.greeting(decider: &policy), context: context)
+        perform(session.greeting(decider: &policy), delivery: session.delivery, context: context)
         context.flush()
         // An idle connection holds no tally: the greeting's reply is counted now.
         if let metrics, !tally.isEmpty {
@@ -136,7 +165,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing else { return }
+        guard !closing, !hanging else { return }
         lastRead = context.eventLoop.now
         var input = unwrapInboundIn(data)
         if var kept = pending {
@@ -144,10 +173,16 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             kept.writeBuffer(&input)
             input = kept
         }
-        while !closing, let part = decoder.next(from: &input) {
+        process(&input, context: context)
+    }
+
+    /// Takes commands and content from `input` until it runs out or a reply
+    /// is held back; keeps what is left for later.
+    private func process(_ input: inout ByteBuffer, context: ChannelHandlerContext) {
+        while !closing, !holding, !hanging, let part = decoder.next(from: &input) {
             receive(part, context: context)
         }
-        if !closing && input.readableBytes > 0 {
+        if !closing && !hanging && input.readableBytes > 0 {
             // At most a line's worth (longer lines are discarded as they come),
             // copied so the read buffer itself is not held.
             var kept = context.channel.allocator.buffer(capacity: input.readableBytes)
@@ -176,7 +211,10 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 let before = session.recipients.count
                 let action = session.receive(command, decider: &policy)
                 if case .rcpt = command { countRecipient(action, acceptedBefore: before) }
-                perform(action, context: context)
+                perform(action, delivery: session.delivery, context: context)
+            case .failure(let error) where error.reply == .commandUnrecognized:
+                replyingTo = "unrecognized"
+                perform(session.receiveUnknown(error, decider: &policy), delivery: session.delivery, context: context)
             case .failure(let error):
                 replyingTo = "unrecognized"
                 perform(session.reject(error), context: context)
@@ -195,6 +233,10 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             tally.bytes += 3  // the ".\r\n" that ends it
             replyingTo = "end_of_data"
             finishMessage(context: context)
+        }
+        if let metrics {
+            let records = policy.takeRecords()
+            if !records.isEmpty { metrics.add(records) }
         }
     }
 
@@ -270,7 +312,14 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             "duration_ms": .stringConvertible(duration.nanoseconds / 1_000_000),
         ]
         if let lastReplyCode { metadata["last_reply"] = .stringConvertible(lastReplyCode) }
-        if let decidedBy = policy.lastDecision { metadata["decided_by"] = "\(decidedBy)" }
+        if let record = policy.lastRecord {
+            metadata["decided_by"] = "\(record.layer.rawValue)"
+            metadata["decided_at"] = "\(record.event)"
+            if let source = record.source {
+                metadata[record.layer == .rule ? "rule" : record.layer == .trigger ? "trigger" : "decided_by_source"] = "\(source)"
+            }
+        }
+        if let verdict = policy.greylistVerdict { metadata["greylist"] = "\(verdict.rawValue)" }
         return metadata
     }
 
@@ -312,23 +361,114 @@ final class SMTPSessionHandler: ChannelInboundHandler {
 
     // MARK: - Replies
 
-    private func perform(_ action: SessionAction, context: ChannelHandlerContext) {
+    /// Carries out `action`: at once, or after the delivery's delay (input
+    /// waits behind it, so pipelined replies stay in order), or slowly.
+    private func perform(_ action: SessionAction, delivery: SMTPDelivery = .immediate, context: ChannelHandlerContext) {
+        if case .none = action { return }
+        if let delay = delivery.delay, delay > .zero {
+            hold(context: context)
+            var rest = delivery
+            rest.delay = nil
+            context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) { [self] in
+                guard let context = self.context, !closing else { return }
+                // The client waited for us, not we for it.
+                lastRead = context.eventLoop.now
+                perform(action, delivery: rest, context: context)
+                if !holding { release(context: context) }
+            }
+            return
+        }
         switch action {
         case .reply(let reply):
-            write(reply, context: context)
+            write(reply, delivery: delivery, context: context)
         case .startData(let reply):
-            write(reply, context: context)
+            write(reply, delivery: delivery, context: context)
             contentSize = 0
             contentExceeded = false
             headers = nil
             headersComplete = false
+            messageText = policy.wantsMessage ? context.channel.allocator.buffer(capacity: 1024) : nil
+            contentCheckAt = policy.contentThreshold ?? Int.max
             decoder.beginContent()
             dataDeadline = context.eventLoop.now + dataTimeLimit
+            startDataTiming(context: context)
         case .replyAndClose(let reply):
-            write(reply, context: context)
-            close(context: context, outcome: reply.code == .closing ? .quit : .refused)
+            write(reply, delivery: delivery, context: context) { [self] context in
+                close(context: context, outcome: reply.code == .closing ? .quit : .refused)
+            }
+        case .replyAndHang(let reply):
+            write(reply, delivery: delivery, context: context) { [self] context in hang(context: context) }
+        case .disconnect:
+            close(context: context, outcome: .disconnected)
+        case .reset:
+            resetConnection(context: context)
+        case .hang:
+            hang(context: context)
         case .none:
             break
+        }
+    }
+
+    /// Stops taking input until ``release(context:)``: a reply is on its way.
+    private func hold(context: ChannelHandlerContext) {
+        holding = true
+        context.flush()
+        if !readsPaused {
+            readsPaused = true
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        }
+    }
+
+    /// Takes input again: what arrived meanwhile first.
+    private func release(context: ChannelHandlerContext) {
+        holding = false
+        guard !closing, !hanging else { return }
+        if var input = pending {
+            pending = nil
+            process(&input, context: context)
+        }
+        context.flush()
+        if !holding && context.channel.isWritable { resumeReads(context: context) }
+    }
+
+    /// Answers nothing more; what the client sends is read and dropped, until
+    /// it gives up or a time limit ends the session.
+    private func hang(context: ChannelHandlerContext) {
+        hanging = true
+        pending = nil
+        context.flush()
+        resumeReads(context: context)
+    }
+
+    /// Closes with an RST (SO_LINGER 0) instead of a FIN.
+    private func resetConnection(context: ChannelHandlerContext) {
+        closing = true
+        outcome = outcome ?? .reset
+        let channel = context.channel
+        context.flush()
+        guard let provider = channel as? any SocketOptionProvider else { return channel.close(promise: nil) }
+        provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    /// smtp-sink's -H (no read for a while after 354) and -A (550 after a while, then no more reads).
+    private func startDataTiming(context: ChannelHandlerContext) {
+        if let delay = dataTiming.readDelay, delay > .zero {
+            hold(context: context)
+            context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) { [self] in
+                guard let context = self.context, !closing else { return }
+                release(context: context)
+            }
+        }
+        if let abort = dataTiming.abortAfter {
+            let messages = self.messages
+            context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(abort)) { [self] in
+                guard let context = self.context, !closing, !hanging, session.isReceivingData,
+                      self.messages == messages else { return }
+                session.close()
+                replyingTo = "end_of_data"
+                perform(.replyAndHang(.dataAborted), context: context)
+                context.flush()
+            }
         }
     }
 
@@ -356,6 +496,54 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         return false
     }
 
+    /// Writes `reply` at once, or in pieces (`pieceSize`) or slowly
+    /// (`bytesPerSecond`) with input held meanwhile; then calls `then`.
+    private func write(_ reply: SMTPReply, delivery: SMTPDelivery, context: ChannelHandlerContext,
+                       then: ((ChannelHandlerContext) -> Void)? = nil) {
+        guard delivery.bytesPerSecond != nil || delivery.pieceSize != nil else {
+            write(reply, context: context)
+            then?(context)
+            return
+        }
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        buffer.writeSMTPReply(outgoing(reply))
+        count(reply)
+        let rate = delivery.bytesPerSecond
+        // At most ten writes a second when dribbling.
+        let piece = max(1, delivery.pieceSize ?? max(1, (rate ?? 10) / 10))
+        let interval: TimeAmount = rate.map { .nanoseconds(Int64(1_000_000_000) * Int64(piece) / Int64($0)) } ?? .zero
+        hold(context: context)
+        writePieces(buffer, piece: piece, interval: interval, context: context) { [self] context in
+            then?(context)
+            if !closing && !hanging { release(context: context) } else { holding = false }
+        }
+    }
+
+    private func writePieces(_ buffer: ByteBuffer, piece: Int, interval: TimeAmount, context: ChannelHandlerContext,
+                             done: @escaping (ChannelHandlerContext) -> Void) {
+        var rest = buffer
+        guard let slice = rest.readSlice(length: min(piece, rest.readableBytes)) else { return done(context) }
+        context.writeAndFlush(wrapOutboundOut(slice), promise: nil)
+        guard rest.readableBytes > 0 else { return done(context) }
+        context.eventLoop.assumeIsolated().scheduleTask(in: interval) { [self] in
+            guard let context = self.context, !closing else { return }
+            writePieces(rest, piece: piece, interval: interval, context: context, done: done)
+        }
+    }
+
+    /// The reply as this session sends it: without enhanced codes when they are not offered.
+    private func outgoing(_ reply: SMTPReply) -> SMTPReply {
+        guard reply.enhanced != nil, !session.capabilities.enhancedStatusCodes else { return reply }
+        var plain = reply
+        plain.enhanced = nil
+        return plain
+    }
+
+    private func count(_ reply: SMTPReply) {
+        lastReplyCode = reply.code.value
+        if metrics != nil { tally.replies[.init(code: reply.code.value, command: replyingTo), default: 0] += 1 }
+    }
+
     private func write(_ reply: SMTPReply, context: ChannelHandlerContext) {
         if (500...504).contains(reply.code.value) && !closing {
             // A command error (syntax, sequence, unknown, too long): a session
@@ -373,10 +561,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 return
             }
         }
-        lastReplyCode = reply.code.value
-        if metrics != nil { tally.replies[.init(code: reply.code.value, command: replyingTo), default: 0] += 1 }
+        count(reply)
         var buffer = context.channel.allocator.buffer(capacity: 64)
-        buffer.writeSMTPReply(reply)
+        buffer.writeSMTPReply(outgoing(reply))
         context.write(wrapOutboundOut(buffer), promise: nil)
     }
 
@@ -424,17 +611,32 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     // MARK: - Message content
 
     private func receiveContent(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
-        let limit = session.configuration.maxMessageSize
+        let limit = session.maxMessageSize
         contentSize += bytes.readableBytes
         if contentSize > limit {
             if !contentExceeded {
                 contentExceeded = true
                 headers = nil
+                messageText = nil
                 notice("limit_exceeded", ["limit": "message_size", "max": .stringConvertible(limit)])
             }
             return
         }
         if policy.mode.logsMessages && !headersComplete { captureHeaders(bytes, context: context) }
+        if var text = messageText {
+            messageText = nil  // one owner while it grows
+            let room = dataTiming.messageLimit - text.readableBytes
+            var slice = bytes
+            if room > 0, let part = slice.readSlice(length: min(room, slice.readableBytes)) { text.writeImmutableBuffer(part) }
+            messageText = text
+        }
+        if contentSize >= contentCheckAt {
+            let action = session.receiveContent(bytes: contentSize, decider: &policy)
+            if case .none = action { return }
+            contentCheckAt = Int.max
+            replyingTo = "content"
+            perform(action, delivery: session.delivery, context: context)
+        }
     }
 
     /// Keeps the header block, up to the cap, for the `message` log line.
@@ -480,8 +682,10 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         // The envelope, read before the state machine closes the transaction.
         let recipients = session.recipients
         let sender = session.reversePath
+        let message = messageText.map { String(decoding: $0.readableBytesView, as: UTF8.self) }
+        messageText = nil
         let action = session.receiveEndOfData(
-            size: contentSize, exceededLimit: contentExceeded, queueID: queueID, decider: &policy
+            size: contentSize, exceededLimit: contentExceeded, queueID: queueID, message: message, decider: &policy
         )
         tally.messages[contentExceeded ? .tooBig : (action.reply?.code.isPositive == true ? .accepted : .refused), default: 0] += 1
         if case .reply(let reply) = action, reply.code.isPositive {
@@ -491,7 +695,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             }
         }
         headers = nil
-        perform(action, context: context)
+        perform(action, delivery: session.delivery, context: context)
         if let metrics {
             metrics.add(tally)
             tally.reset()
@@ -522,8 +726,8 @@ extension SessionAction {
     /// The reply this action sends, if any.
     var reply: SMTPReply? {
         switch self {
-        case .reply(let reply), .replyAndClose(let reply), .startData(let reply): reply
-        case .none: nil
+        case .reply(let reply), .replyAndClose(let reply), .startData(let reply), .replyAndHang(let reply): reply
+        case .none, .disconnect, .reset, .hang: nil
         }
     }
 }

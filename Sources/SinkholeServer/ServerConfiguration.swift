@@ -1,38 +1,7 @@
 import Foundation
 import SMTPProtocol
-
-/// A `HOST:PORT` to listen on. `[::1]:2525` for IPv6; port 0 picks a free port.
-public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
-
-    public init(host: String, port: Int) {
-        self.host = host
-        self.port = port
-    }
-
-    /// Parses `127.0.0.1:2525`, `0.0.0.0:25`, `[::1]:2525`.
-    public init?(parsing text: String) {
-        let text = text.trimmingCharacters(in: .whitespaces)
-        let hostPart: Substring
-        let portPart: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { return nil }
-            hostPart = text[text.index(after: text.startIndex)..<close]
-            let rest = text[text.index(after: close)...]
-            guard rest.first == ":" else { return nil }
-            portPart = rest.dropFirst()
-        } else {
-            guard let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") else { return nil }
-            hostPart = text[..<colon]
-            portPart = text[text.index(after: colon)...]
-        }
-        guard !hostPart.isEmpty, let port = Int(portPart), (0...65535).contains(port) else { return nil }
-        self.init(host: String(hostPart), port: port)
-    }
-
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-}
+import SinkholeConfig
+import SinkholePolicy
 
 /// How the SMTP listener runs.
 public struct ServerConfiguration: Sendable {
@@ -56,6 +25,14 @@ public struct ServerConfiguration: Sendable {
     public var shutdownGracePeriod: Duration
     /// Most header bytes an `accept-log` line carries. Default 64 KiB.
     public var headerLogLimit: Int
+    /// Each listener's profile, by its index in `listen`; none for a plain listener.
+    public var profiles: [Int: ListenerProfile]
+    /// smtp-sink's `-H`: the first read after `354` waits this long.
+    public var dataReadDelay: Duration?
+    /// smtp-sink's `-A`: this long after `354`, `550` and no more reading.
+    public var abortDataAfter: Duration?
+    /// Most message bytes kept for rules that read the message (`header:`, the final dot's argument).
+    public var ruleMessageLimit: Int
 
     public init(
         listen: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 2525)],
@@ -67,8 +44,16 @@ public struct ServerConfiguration: Sendable {
         dataTimeLimit: Duration = .seconds(SMTPDefaults.dataTimeLimitSeconds),
         maxErrors: Int = SMTPDefaults.maxErrors,
         shutdownGracePeriod: Duration = .seconds(10),
-        headerLogLimit: Int = 64 * 1024
+        headerLogLimit: Int = 64 * 1024,
+        profiles: [Int: ListenerProfile] = [:],
+        dataReadDelay: Duration? = nil,
+        abortDataAfter: Duration? = nil,
+        ruleMessageLimit: Int = 1 << 20
     ) {
+        self.profiles = profiles
+        self.dataReadDelay = dataReadDelay
+        self.abortDataAfter = abortDataAfter
+        self.ruleMessageLimit = ruleMessageLimit
         self.listen = listen
         self.session = session
         self.commandLineLengthLimit = commandLineLengthLimit

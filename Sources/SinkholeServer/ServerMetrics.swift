@@ -1,4 +1,5 @@
 import Metrics
+import SinkholePolicy
 import Synchronization
 
 /// sinkhole's SMTP figures, through swift-metrics (Prometheus at `/metrics`).
@@ -15,6 +16,12 @@ public final class ServerMetrics: Sendable {
     private let factory: any MetricsFactory
     private let messages: [MessageOutcome: Counter]
     private let replies = Mutex<[ReplyKey: Counter]>([:])
+    private let policyCounters = Mutex<[PolicyKey: Counter]>([:])
+
+    struct PolicyKey: Hashable {
+        var label: String
+        var dimensions: [String]
+    }
 
     public static let sessionDurationLabel = "sinkhole_session_duration_seconds"
     /// From a quick QUIT to the 30-minute session limit.
@@ -64,6 +71,40 @@ public final class ServerMetrics: Sendable {
             messages.removeAll(keepingCapacity: true)
             bytes = 0
         }
+    }
+
+    /// The engine's decisions other than the normal reply: by layer, by rule,
+    /// by trigger verb, and delays, disconnects and resets injected.
+    func add(_ records: [DecisionRecord]) {
+        var keys: [PolicyKey] = []
+        for record in records {
+            keys.append(PolicyKey(label: "sinkhole_decisions_total", dimensions: ["layer", record.layer.rawValue, "command", record.event, "action", record.action]))
+            switch record.layer {
+            case .rule:
+                keys.append(PolicyKey(label: "sinkhole_rule_matches_total", dimensions: ["rule", record.source ?? "?"]))
+            case .trigger:
+                keys.append(PolicyKey(label: "sinkhole_triggers_total", dimensions: ["trigger", record.source ?? "?"]))
+            case .greylist:
+                keys.append(PolicyKey(label: "sinkhole_greylist_verdicts_total", dimensions: ["verdict", record.source ?? "?"]))
+            default: break
+            }
+            if ["delay", "disconnect", "reset", "hang", "close"].contains(record.action) {
+                keys.append(PolicyKey(label: "sinkhole_faults_injected_total", dimensions: ["kind", record.action]))
+            }
+        }
+        let counters = policyCounters.withLock { cache in
+            keys.map { key in
+                if let counter = cache[key] { return counter }
+                var dimensions: [(String, String)] = []
+                for index in stride(from: 0, to: key.dimensions.count, by: 2) {
+                    dimensions.append((key.dimensions[index], key.dimensions[index + 1]))
+                }
+                let counter = Counter(label: key.label, dimensions: dimensions, factory: factory)
+                cache[key] = counter
+                return counter
+            }
+        }
+        for counter in counters { counter.increment() }
     }
 
     func add(_ tally: Tally) {

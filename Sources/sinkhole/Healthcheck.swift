@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import NIOPosix
+import SinkholeConfig
 import SinkholeServer
 
 /// `sinkhole healthcheck`: connects to the running sinkhole, expects its `220`
@@ -60,13 +61,13 @@ struct Healthcheck: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         var layers = SettingLayers(flags: [:], environment: environment, file: [:])
         if let path = environment["SINKHOLE_CONFIG"] {
-            layers.file = try SettingLayers.readFile(path, knownKeys: Set(Sinkhole().flagValues.keys))
-            layers.fileName = path
+            try layers.readFile(path, knownKeys: Set(Sinkhole().flagValues.keys))
         }
         guard let (values, origin) = layers.lookup("listen"), let first = values.first else {
             return ListenAddress(host: "127.0.0.1", port: 2525)
         }
-        guard var parsed = ListenAddress(parsing: first) else {
+        // A listener's options may follow its address.
+        guard var parsed = ListenAddress(parsing: String(first.prefix { $0 != "," })) else {
             throw SettingsError(description: "invalid \(origin) \"\(first)\": expected HOST:PORT")
         }
         switch parsed.host {

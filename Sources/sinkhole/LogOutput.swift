@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import SinkholeConfig
 import Logging
 import Synchronization
 
@@ -54,10 +55,6 @@ enum LogTime {
     }
 }
 
-enum LogFormat: String, CaseIterable, Sendable {
-    case json
-    case text
-}
 
 /// One JSON object a line: `ts`, `level`, `event`, then the metadata, keys sorted.
 /// Numbers given as numbers stay numbers; arrays stay arrays.

@@ -9,6 +9,7 @@ import Prometheus
 import SMTPProtocol
 import ServiceLifecycle
 import SinkholeAWS
+import SinkholeConfig
 import SinkholeOps
 import SinkholePolicy
 import SinkholeServer
@@ -27,6 +28,13 @@ struct Sinkhole: AsyncParsableCommand {
         discarded), accept-log (accept, and one JSON log line per message with envelope and \
         headers), greylist (421 to an unseen client IP, accept its retry within the window).
 
+        Misbehaving on demand (docs/faults.md): rules (--rules, rules: in the config file, James \
+        behaviour JSON accepted verbatim), smtp-sink's switches (--hard-reject, --soft-reject, \
+        --disconnect, --close, --delay, --data-delay, --data-read-delay, --abort-data-after), \
+        BadSMTP's client triggers (rcpt550@..., EHLO nopipelining-...), listener profiles \
+        (--listen 127.0.0.1:2526,greeting-delay=30s) and greylisting as Postgrey, SQLgrey or \
+        milter-greylist do it (--greylist-preset).
+
         Durations take a unit: 500ms, 30s, 5m, 2h (a bare number is seconds). Sizes take K, M or G.
         """,
         subcommands: [Healthcheck.self]
@@ -38,8 +46,8 @@ struct Sinkhole: AsyncParsableCommand {
     var config: String?
 
     @Option(name: .customLong("listen"), help: ArgumentHelp(
-        "Address to listen on; repeat for more. Port 0 picks a free port. (default: 127.0.0.1:2525)",
-        valueName: "host:port"))
+        "Address to listen on; repeat for more. Port 0 picks a free port. Options may follow: 127.0.0.1:2526,greeting-delay=30s (also drop-after=, drop-at-connect, command-delay=, mode=, rules=, name=). (default: 127.0.0.1:2525)",
+        valueName: "host:port[,option...]"))
     var listen: [String] = []
 
     @Option(name: .customLong("http-listen"), help: ArgumentHelp(
@@ -115,6 +123,109 @@ struct Sinkhole: AsyncParsableCommand {
         valueName: "n"))
     var greylistMaxEntries: String?
 
+    @Option(name: .customLong("greylist-preset"), help: ArgumentHelp(
+        "Greylist as postgrey, sqlgrey or milter-greylist does: its key, delay, windows, auto-whitelist and exact reply. The greylist options below override it.",
+        valueName: "name"))
+    var greylistPreset: String?
+
+    @Option(name: .customLong("greylist-key"), help: ArgumentHelp(
+        "What a greylist entry is keyed on: ip (the client IP), net (its /24 or /64) or triplet (net, sender, recipient). (default: ip)",
+        valueName: "key"))
+    var greylistKey: String?
+
+    @Option(name: .customLong("greylist-delay"), help: ArgumentHelp(
+        "A retry sooner than this after the first attempt is still deferred. (default: 0)", valueName: "duration"))
+    var greylistDelay: String?
+
+    @Option(name: .customLong("greylist-retry-window"), help: ArgumentHelp(
+        "A first retry later than this after the first attempt is greylisted anew. (default: --greylist-window)",
+        valueName: "duration"))
+    var greylistRetryWindow: String?
+
+    @Option(name: .customLong("greylist-max-age"), help: ArgumentHelp(
+        "A passed entry not seen for this long is forgotten. (default: --greylist-window)", valueName: "duration"))
+    var greylistMaxAge: String?
+
+    @Option(name: .customLong("greylist-auto-whitelist"), help: ArgumentHelp(
+        "After this many passes a client IP skips greylisting; 0 turns it off. (default: 0)", valueName: "n"))
+    var greylistAutoWhitelist: String?
+
+    @Option(name: .customLong("greylist-answer"), help: ArgumentHelp(
+        "Where a deferral is answered: rcpt (each RCPT, session kept) or close (the reply, then close). (default: a 421 reply closes, others keep the session)",
+        valueName: "rcpt|close"))
+    var greylistAnswer: String?
+
+    @Option(name: .customLong("rules"), help: ArgumentHelp(
+        "YAML or JSON file of rules (James behaviour JSON accepted), checked after the config file's rules:.",
+        valueName: "path"))
+    var rules: String?
+
+    @Option(name: .customLong("client-triggers"), help: ArgumentHelp(
+        "BadSMTP's client triggers: mail550@..., rcpt452_4.2.2@..., data554@..., helo421.x, EHLO keywords (nopipelining, no8bit, size<N>, dlay<N>, ...), VRFY exists/unknown/ambiguous. (default: on)",
+        valueName: "on|off"))
+    var clientTriggers: String?
+
+    @Option(name: .customLong("hard-reject"), help: ArgumentHelp(
+        "Reject these commands with --hard-reply (smtp-sink -f); also withdraws PIPELINING. CMDS: CONNECT, HELO, EHLO, LHLO, MAIL, RCPT, VRFY, DATA, ., RSET, NOOP, QUIT, by commas or spaces.",
+        valueName: "cmds"))
+    var hardReject: [String] = []
+
+    @Option(name: .customLong("hard-reply"), help: ArgumentHelp(
+        "The reply of --hard-reject, a 5xx. (default: \"500 5.3.0 Error: command failed\")", valueName: "reply"))
+    var hardReply: String?
+
+    @Option(name: .customLong("soft-reject"), help: ArgumentHelp(
+        "Reject these commands with --soft-reply (smtp-sink -r); also withdraws PIPELINING.", valueName: "cmds"))
+    var softReject: [String] = []
+
+    @Option(name: .customLong("soft-reply"), help: ArgumentHelp(
+        "The reply of --soft-reject, a 4xx. (default: \"450 4.3.0 Error: command failed\")", valueName: "reply"))
+    var softReply: String?
+
+    @Option(name: .customLong("disconnect"), help: ArgumentHelp(
+        "Close the connection without a reply at these commands (smtp-sink -q).", valueName: "cmds"))
+    var disconnect: [String] = []
+
+    @Option(name: .customLong("close"), help: ArgumentHelp(
+        "Answer these commands 421 4.0.0 Server closing connection, then close (smtp-sink -Q).", valueName: "cmds"))
+    var close: [String] = []
+
+    @Option(name: .customLong("delay"), help: ArgumentHelp(
+        "Wait SECONDS before answering CMD; with ODDS (1-99), a random multiple of it as smtp-sink's dice roll (smtp-sink -W). Repeat for more.",
+        valueName: "cmd:seconds[:odds]"))
+    var delay: [String] = []
+
+    @Option(name: .customLong("data-delay"), help: ArgumentHelp(
+        "Wait this long before answering DATA (smtp-sink -w).", valueName: "duration"))
+    var dataDelay: String?
+
+    @Option(name: .customLong("data-read-delay"), help: ArgumentHelp(
+        "After 354, wait this long before reading the message (smtp-sink -H).", valueName: "duration"))
+    var dataReadDelay: String?
+
+    @Option(name: .customLong("abort-data-after"), help: ArgumentHelp(
+        "This long after 354, answer 550 and read nothing more (smtp-sink -A).", valueName: "duration"))
+    var abortDataAfter: String?
+
+    @Flag(name: .customLong("badsmtp-ports"), help: ArgumentHelp(
+        "Also listen on BadSMTP's bands on 127.0.0.1: greeting delays on 25200-25209, drops on 25600-25609. (env: SINKHOLE_BADSMTP_PORTS=true)"))
+    var badsmtpPorts = false
+
+    @Option(name: .customLong("rule-state-max-entries"), help: ArgumentHelp(
+        "Most keys each counted rule remembers (count_per, sequences); the least recently used is forgotten first. (default: 100000)",
+        valueName: "n"))
+    var ruleStateMaxEntries: String?
+
+    @Option(name: .customLong("rule-message-limit"), help: ArgumentHelp(
+        "Most message bytes kept for rules that read the message (header: fields, the final dot's argument). (default: 1M)",
+        valueName: "size"))
+    var ruleMessageLimit: String?
+
+    @Option(name: .customLong("seed"), help: ArgumentHelp(
+        "Seed for every random choice (delays, probabilities), so a run replays identically. (default: random)",
+        valueName: "n"))
+    var seed: String?
+
     @Option(name: .customLong("max-line-length"), help: ArgumentHelp(
         "Longest command line in bytes; longer ones get 500 5.5.6. (default: 2048)", valueName: "bytes"))
     var maxLineLength: String?
@@ -173,7 +284,10 @@ struct Sinkhole: AsyncParsableCommand {
 
     /// Every option's name, which is also its config-file key.
     var flagValues: [String: [String]] {
-        var values: [String: [String]] = ["listen": listen, "http-listen": httpListen.map { [$0] } ?? []]
+        var values: [String: [String]] = [
+            "listen": listen, "http-listen": httpListen.map { [$0] } ?? [],
+            "hard-reject": hardReject, "soft-reject": softReject, "disconnect": disconnect, "close": close, "delay": delay,
+        ]
         let single: [(String, String?)] = [
             ("hostname", hostname), ("mode", mode), ("mode-file", modeFile), ("mode-cache-ttl", modeCacheTTL),
             ("mode-source", modeSource), ("ssm-with-decryption", ssmWithDecryption ? "true" : nil),
@@ -186,6 +300,13 @@ struct Sinkhole: AsyncParsableCommand {
             ("max-connections", maxConnections), ("idle-timeout", idleTimeout), ("shutdown-grace", shutdownGrace),
             ("session-time-limit", sessionTimeLimit), ("data-time-limit", dataTimeLimit), ("max-errors", maxErrors),
             ("threads", threads), ("header-log-limit", headerLogLimit), ("log-format", logFormat), ("log-level", logLevel),
+            ("greylist-preset", greylistPreset), ("greylist-key", greylistKey), ("greylist-delay", greylistDelay),
+            ("greylist-retry-window", greylistRetryWindow), ("greylist-max-age", greylistMaxAge),
+            ("greylist-auto-whitelist", greylistAutoWhitelist), ("greylist-answer", greylistAnswer),
+            ("rules", rules), ("client-triggers", clientTriggers), ("hard-reply", hardReply), ("soft-reply", softReply),
+            ("data-delay", dataDelay), ("data-read-delay", dataReadDelay), ("abort-data-after", abortDataAfter),
+            ("badsmtp-ports", badsmtpPorts ? "true" : nil), ("rule-state-max-entries", ruleStateMaxEntries),
+            ("rule-message-limit", ruleMessageLimit), ("seed", seed),
         ]
         for (key, value) in single { values[key] = value.map { [$0] } ?? [] }
         return values
@@ -236,13 +357,37 @@ struct Sinkhole: AsyncParsableCommand {
             Self.fail("mode source \(source.name): \(error.reason)", code: 2)
         }
 
-        let greylist = GreylistTable(window: settings.greylistWindow, capacity: settings.greylistMaxEntries)
+        let engine = settings.engine
+        let greylist = GreylistTable(settings: engine.greylist, capacity: settings.greylistMaxEntries)
+        let random: any RandomSource = engine.seed.map { SeededRandomSource(seed: $0) } ?? SystemRandomSource()
+        func book(_ rules: [Rule]) -> RuleBook {
+            RuleBook(rules: rules, maxKeysPerRule: engine.ruleStateMaxEntries, random: random)
+        }
+        var listeners = settings.listen
+        if engine.badsmtpPorts {
+            for (offset, delay) in ListenerProfile.badsmtpDelays.enumerated() {
+                let port = ListenerProfile.badsmtpGreetingBase + offset
+                listeners.append(ListenerSpec(address: ListenAddress(host: "127.0.0.1", port: port),
+                                              profile: ListenerProfile(name: "badsmtp-greeting-\(port)", greetingDelay: delay)))
+            }
+            for (offset, delay) in ListenerProfile.badsmtpDelays.enumerated() {
+                let port = ListenerProfile.badsmtpDropBase + offset
+                listeners.append(ListenerSpec(address: ListenAddress(host: "127.0.0.1", port: port),
+                                              profile: ListenerProfile(name: "badsmtp-drop-\(port)", dropAfter: delay)))
+            }
+        }
+        var profiles: [Int: ListenerProfile] = [:]
+        for (index, listener) in listeners.enumerated() {
+            guard var profile = listener.profile else { continue }
+            if !listener.rules.isEmpty { profile.rules = book(listener.rules) }
+            profiles[index] = profile
+        }
         let eventLoops = settings.threads == System.coreCount
             ? MultiThreadedEventLoopGroup.singleton
             : MultiThreadedEventLoopGroup(numberOfThreads: settings.threads)
         let server = SMTPServer(
             configuration: ServerConfiguration(
-                listen: settings.listen,
+                listen: listeners.map(\.address),
                 session: SessionConfiguration(
                     hostname: settings.hostname,
                     maxRecipients: settings.maxRecipients,
@@ -255,12 +400,20 @@ struct Sinkhole: AsyncParsableCommand {
                 dataTimeLimit: settings.dataTimeLimit,
                 maxErrors: settings.maxErrors,
                 shutdownGracePeriod: settings.shutdownGrace,
-                headerLogLimit: settings.headerLogLimit
+                headerLogLimit: settings.headerLogLimit,
+                profiles: profiles,
+                dataReadDelay: engine.dataReadDelay,
+                abortDataAfter: engine.abortDataAfter,
+                ruleMessageLimit: engine.ruleMessageLimit
             ),
             modes: modes,
             policy: PolicyConfiguration(
                 replies: settings.replies,
-                greylist: greylist
+                greylist: greylist,
+                rules: book(engine.rules),
+                clientTriggers: engine.clientTriggers,
+                withdrawPipelining: engine.withdrawPipelining,
+                random: random
             ),
             group: eventLoops,
             metrics: metrics,
@@ -313,7 +466,7 @@ struct Sinkhole: AsyncParsableCommand {
             readiness.markListening()
         } catch {
             LogWriter.shared.flush()
-            Self.fail("cannot listen on \(settings.listen.map(\.description).joined(separator: ", ")): \(Self.describe(error))", code: 1)
+            Self.fail("cannot listen on \(listeners.map(\.address.description).joined(separator: ", ")): \(Self.describe(error))", code: 1)
         }
 
         do {
@@ -346,7 +499,7 @@ struct Sinkhole: AsyncParsableCommand {
             }
             let transport = CurlTransport()
             let credentials = CredentialChain.standard(environment: environment, transport: transport,
-                                                       timeouts: settings.awsTimeouts)
+                                                       timeouts: HTTPTimeouts(connect: settings.awsConnectTimeout, request: settings.awsRequestTimeout))
             // No credentials anywhere is a deployment mistake: say so at start,
             // naming every place looked at, rather than serving defer forever.
             do {
@@ -362,7 +515,7 @@ struct Sinkhole: AsyncParsableCommand {
             ])
             return SSMModeSource(parameter: parameter, withDecryption: settings.ssmWithDecryption, region: region,
                                  endpoint: endpoint, credentials: credentials, transport: transport,
-                                 timeouts: settings.awsTimeouts)
+                                 timeouts: HTTPTimeouts(connect: settings.awsConnectTimeout, request: settings.awsRequestTimeout))
         }
     }
 
@@ -371,8 +524,7 @@ struct Sinkhole: AsyncParsableCommand {
         var layers = SettingLayers(flags: flagValues, environment: environment, file: [:])
         let configPath = config ?? environment["SINKHOLE_CONFIG"]
         if let configPath {
-            layers.file = try SettingLayers.readFile(configPath, knownKeys: Set(flagValues.keys))
-            layers.fileName = configPath
+            try layers.readFile(configPath, knownKeys: Set(flagValues.keys))
         }
         return try Settings(layers, defaultHostname: Self.systemHostname())
     }

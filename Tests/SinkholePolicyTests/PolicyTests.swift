@@ -64,7 +64,7 @@ struct SessionPolicyTests {
             var p = policy(mode)
             #expect(p.decide(rcpt, snapshot) == .proceed)
             #expect(p.decide(.data, snapshot) == .proceed)
-            #expect(p.decide(.endOfData(size: 10), snapshot) == .proceed)
+            #expect(p.decide(.endOfData(size: 10, message: nil), snapshot) == .proceed)
         }
         #expect(Mode.acceptLog.logsMessages && !Mode.accept.logsMessages)
     }

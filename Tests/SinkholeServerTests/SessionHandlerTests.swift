@@ -4,6 +4,7 @@ import ModeSources
 import NIOCore
 import NIOEmbedded
 import SMTPProtocol
+import SinkholeConfig
 import SinkholePolicy
 import Synchronization
 import Testing

@@ -173,6 +173,11 @@ extension SMTPReply {
     /// `421 4.3.2 Shutting down`
     public static let shuttingDown = make(.serviceNotAvailable, 4, 3, 2, "Shutting down")
 
+    /// `421 4.0.0 Server closing connection` — smtp-sink's `-Q`.
+    public static let serverClosing = make(.serviceNotAvailable, 4, 0, 0, "Server closing connection")
+    /// `550 5.3.0 Error: timeout exceeded` — smtp-sink's `-A`: the message is cut off part-way.
+    public static let dataAborted = make(.mailboxUnavailable, 5, 3, 0, "Error: timeout exceeded")
+
     /// `421 4.3.2 Service temporarily unavailable` — the `defer` mode's answer to RCPT.
     public static let deferDefault = make(.serviceNotAvailable, 4, 3, 2, "Service temporarily unavailable")
     /// `550 5.1.1 User unknown` — the `bounce` mode's answer to RCPT.

@@ -1,21 +1,188 @@
-/// A point in a session where the policy may choose the reply.
+/// A point in a session where the policy chooses the reply. Every reply
+/// sinkhole sends but syntax and sequence errors answers one of these.
 public enum SMTPEvent: Hashable, Sendable {
     /// A client connected; the decision replaces the greeting.
     case connect
-    /// `RCPT TO:` passed syntax and sequence checks.
+    /// `HELO name`
+    case helo(String)
+    /// `EHLO name`
+    case ehlo(String)
+    /// `LHLO name` (LMTP)
+    case lhlo(String)
+    /// `MAIL FROM:` that passed syntax and sequence checks.
+    case mail(ReversePath, [MailParameter])
+    /// `RCPT TO:` that passed syntax, sequence and limit checks.
     case rcpt(ForwardPath)
-    /// `DATA` with at least one accepted recipient.
+    /// `DATA` with at least one accepted recipient, before the `354`.
     case data
+    /// Message content: `bytes` octets of it have arrived. Asked only once
+    /// the content passes ``SMTPDecider/contentThreshold``.
+    case content(bytes: Int)
     /// The terminating `CRLF.CRLF` of a message within the size limit.
-    case endOfData(size: Int)
+    /// `message` is its start (headers and body, dot-unstuffed) when the
+    /// policy asked for it (``SMTPDecider/wantsMessage``), else nil.
+    case endOfData(size: Int, message: String?)
+    case rset
+    case noop
+    /// `VRFY string`
+    case vrfy(String)
+    case expn
+    case help
+    case quit
+    /// A verb sinkhole knows but does not offer (`STARTTLS`, `AUTH`, `BDAT`, `ETRN`…),
+    /// or one it does not know at all.
+    case unknown(verb: String)
+
+    /// The name rules and logs use: smtp-sink's (`CONNECT`, `MAIL`, `.`).
+    public var name: String {
+        switch self {
+        case .connect: "CONNECT"
+        case .helo: "HELO"
+        case .ehlo: "EHLO"
+        case .lhlo: "LHLO"
+        case .mail: "MAIL"
+        case .rcpt: "RCPT"
+        case .data: "DATA"
+        case .content: "CONTENT"
+        case .endOfData: "."
+        case .rset: "RSET"
+        case .noop: "NOOP"
+        case .vrfy: "VRFY"
+        case .expn: "EXPN"
+        case .help: "HELP"
+        case .quit: "QUIT"
+        case .unknown: "UNKNOWN"
+        }
+    }
+}
+
+/// What the server does with a decision's reply, or instead of one.
+public enum SMTPDecisionAction: Hashable, Sendable {
+    /// The protocol's normal reply (`250`, `354`, `220`…).
+    case proceed
+    /// The command takes effect, with this reply instead of the normal one
+    /// (a mode's own accept text). A `421` also closes.
+    case proceedWith(SMTPReply)
+    /// This reply instead; the command does not take effect. A `421` also closes.
+    case reply(SMTPReply)
+    /// This reply, then close the connection.
+    case replyAndClose(SMTPReply)
+    /// Close the connection without a reply (a FIN).
+    case disconnect
+    /// Reset the connection (an RST).
+    case reset
+    /// Never answer: read and discard until the client gives up or a session limit fires.
+    case hang
+}
+
+extension SMTPDecisionAction {
+    /// `true` for `.proceed` and `.proceedWith`: the command does what it normally does.
+    public var takesEffect: Bool {
+        switch self {
+        case .proceed, .proceedWith: true
+        default: false
+        }
+    }
+}
+
+/// How a reply goes on the wire: at once, after a delay, or slowly.
+public struct SMTPDelivery: Hashable, Sendable {
+    /// Wait this long before acting (replying, closing). Later replies wait behind it.
+    public var delay: Duration?
+    /// Write the reply this many bytes a second (at least one byte a write).
+    public var bytesPerSecond: Int?
+    /// Write the reply in pieces of this many bytes, one write each.
+    public var pieceSize: Int?
+
+    public init(delay: Duration? = nil, bytesPerSecond: Int? = nil, pieceSize: Int? = nil) {
+        self.delay = delay
+        self.bytesPerSecond = bytesPerSecond
+        self.pieceSize = pieceSize
+    }
+
+    public static let immediate = SMTPDelivery()
+    public var isImmediate: Bool { delay == nil && bytesPerSecond == nil && pieceSize == nil }
+}
+
+/// What the session offers in its EHLO reply, and the limits that go with it.
+/// The policy may change them per session (BadSMTP's EHLO keywords, smtp-sink's
+/// `-r`/`-f` withdrawing PIPELINING).
+public struct SessionCapabilities: Hashable, Sendable {
+    public var pipelining = true
+    /// The advertised `SIZE`; nil leaves the keyword out (the limit still holds).
+    public var advertisedSize: Int?
+    public var maxMessageSize: Int
+    public var eightBitMIME = true
+    public var enhancedStatusCodes = true
+    public var smtpUTF8 = true
+    /// Extra keywords, each a line of the EHLO reply, after the standard ones.
+    public var extra: [String] = []
+
+    public init(maxMessageSize: Int) {
+        self.maxMessageSize = maxMessageSize
+        self.advertisedSize = maxMessageSize
+    }
+
+    /// The EHLO keywords, in the order sinkhole writes them.
+    public var keywords: [String] {
+        var out: [String] = []
+        if pipelining { out.append("PIPELINING") }
+        if let advertisedSize { out.append("SIZE \(advertisedSize)") }
+        if eightBitMIME { out.append("8BITMIME") }
+        if enhancedStatusCodes { out.append("ENHANCEDSTATUSCODES") }
+        if smtpUTF8 { out.append("SMTPUTF8") }
+        return out + extra
+    }
+}
+
+/// Changes to a session's capabilities; nil leaves a capability as configured.
+public struct CapabilityAdjustments: Hashable, Sendable {
+    public var pipelining: Bool?
+    public var eightBitMIME: Bool?
+    public var advertiseSize: Bool?
+    /// A lower message size limit (never above the configured one).
+    public var maxMessageSize: Int?
+    public var enhancedStatusCodes: Bool?
+    public var smtpUTF8: Bool?
+
+    public init(pipelining: Bool? = nil, eightBitMIME: Bool? = nil, advertiseSize: Bool? = nil,
+                maxMessageSize: Int? = nil, enhancedStatusCodes: Bool? = nil, smtpUTF8: Bool? = nil) {
+        self.pipelining = pipelining
+        self.eightBitMIME = eightBitMIME
+        self.advertiseSize = advertiseSize
+        self.maxMessageSize = maxMessageSize
+        self.enhancedStatusCodes = enhancedStatusCodes
+        self.smtpUTF8 = smtpUTF8
+    }
+
+    public func applied(to base: SessionCapabilities) -> SessionCapabilities {
+        var out = base
+        if let pipelining { out.pipelining = pipelining }
+        if let eightBitMIME { out.eightBitMIME = eightBitMIME }
+        if let maxMessageSize { out.maxMessageSize = min(maxMessageSize, base.maxMessageSize) }
+        out.advertisedSize = (advertiseSize ?? (base.advertisedSize != nil)) ? out.maxMessageSize : nil
+        if let enhancedStatusCodes { out.enhancedStatusCodes = enhancedStatusCodes }
+        if let smtpUTF8 { out.smtpUTF8 = smtpUTF8 }
+        return out
+    }
 }
 
 /// What the policy decided for an ``SMTPEvent``.
-public enum SMTPDecision: Hashable, Sendable {
-    /// The protocol's normal reply (`250`, `354`, `220`…).
-    case proceed
-    /// This reply instead. A `421` also closes the connection.
-    case reply(SMTPReply)
+public struct SMTPDecision: Hashable, Sendable {
+    public var action: SMTPDecisionAction
+    public var delivery: SMTPDelivery
+    /// For an EHLO that proceeds: how this session's offer differs from the configured one.
+    public var adjustments: CapabilityAdjustments?
+
+    public init(_ action: SMTPDecisionAction, delivery: SMTPDelivery = .immediate,
+                adjustments: CapabilityAdjustments? = nil) {
+        self.action = action
+        self.delivery = delivery
+        self.adjustments = adjustments
+    }
+
+    public static let proceed = SMTPDecision(.proceed)
+    public static func reply(_ reply: SMTPReply) -> SMTPDecision { SMTPDecision(.reply(reply)) }
 }
 
 /// What the policy sees of a session when it decides.
@@ -27,13 +194,19 @@ public struct SessionSnapshot: Hashable, Sendable {
     /// The MAIL FROM of the open transaction.
     public var reversePath: ReversePath?
     /// Recipients accepted so far in the open transaction.
-    public var acceptedRecipients: Int
+    public var recipients: [ForwardPath]
+    /// Recipients accepted so far in the open transaction.
+    public var acceptedRecipients: Int { recipients.count }
+    /// `true` once the client said EHLO (not HELO) in this session.
+    public var extended: Bool
 
-    public init(clientIP: String?, heloName: String? = nil, reversePath: ReversePath? = nil, acceptedRecipients: Int = 0) {
+    public init(clientIP: String?, heloName: String? = nil, reversePath: ReversePath? = nil,
+                recipients: [ForwardPath] = [], extended: Bool = false) {
         self.clientIP = clientIP
         self.heloName = heloName
         self.reversePath = reversePath
-        self.acceptedRecipients = acceptedRecipients
+        self.recipients = recipients
+        self.extended = extended
     }
 }
 
@@ -41,6 +214,15 @@ public struct SessionSnapshot: Hashable, Sendable {
 /// session state machine calls it as a plain function: no I/O, no waiting.
 public protocol SMTPDecider {
     mutating func decide(_ event: SMTPEvent, _ session: SessionSnapshot) -> SMTPDecision
+    /// The content size at which ``SMTPEvent/content(bytes:)`` is first asked; nil: never.
+    var contentThreshold: Int? { get }
+    /// Whether ``SMTPEvent/endOfData(size:message:)`` should carry the message.
+    var wantsMessage: Bool { get }
+}
+
+extension SMTPDecider {
+    public var contentThreshold: Int? { nil }
+    public var wantsMessage: Bool { false }
 }
 
 /// A decider that always proceeds: every recipient and message accepted.

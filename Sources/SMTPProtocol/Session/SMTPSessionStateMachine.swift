@@ -6,6 +6,14 @@ public enum SessionAction: Hashable, Sendable {
     case replyAndClose(SMTPReply)
     /// Send this reply (`354`) and read what follows as message content.
     case startData(SMTPReply)
+    /// Close the connection without a reply (a FIN).
+    case disconnect
+    /// Reset the connection (an RST).
+    case reset
+    /// Answer nothing more: read and discard until the client or a limit ends it.
+    case hang
+    /// Send this reply, then answer nothing more (a reply in the middle of content).
+    case replyAndHang(SMTPReply)
     /// Nothing: the session is already closed.
     case none
 }
@@ -29,14 +37,20 @@ public struct SessionConfiguration: Hashable, Sendable {
         self.maxMessageSize = maxMessageSize
     }
 
+    /// What a session offers unless its policy says otherwise.
+    public var capabilities: SessionCapabilities { SessionCapabilities(maxMessageSize: maxMessageSize) }
+
     /// The EHLO keywords, each of which sinkhole implements.
-    public var extensions: [String] {
-        ["PIPELINING", "SIZE \(maxMessageSize)", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8"]
-    }
+    public var extensions: [String] { capabilities.keywords }
 }
 
 /// The sequence rules of an SMTP session (RFC 5321 §4.1.4), as a value with no
 /// I/O: feed it commands, get back what to send.
+///
+/// Every reply but a syntax or sequence error is asked of the decider
+/// first; a decision other than `.proceed` replaces the reply and the
+/// command does not take effect (a refused MAIL opens no transaction, a
+/// refused RCPT adds no recipient, a refused RSET resets nothing).
 ///
 /// ```
 /// var session = SMTPSessionStateMachine(configuration: config, clientIP: "192.0.2.1")
@@ -59,43 +73,48 @@ public struct SMTPSessionStateMachine: Sendable {
     public let configuration: SessionConfiguration
     private var state: State = .greeted
     private var snapshot: SessionSnapshot
-    /// Recipients accepted in the open transaction.
-    public private(set) var recipients: [ForwardPath] = []
+    /// What the session offers now: the configured set, or the policy's for this session.
+    public private(set) var capabilities: SessionCapabilities
     /// Recipients refused (by policy or limit) in the open transaction.
     public private(set) var refusedRecipients = 0
+    /// How the last action's reply goes on the wire.
+    public private(set) var delivery: SMTPDelivery = .immediate
 
     public init(configuration: SessionConfiguration, clientIP: String?) {
         self.configuration = configuration
+        self.capabilities = configuration.capabilities
         self.snapshot = SessionSnapshot(clientIP: clientIP)
     }
 
+    /// Recipients accepted in the open transaction.
+    public var recipients: [ForwardPath] { snapshot.recipients }
     /// The HELO/EHLO name, once given.
     public var heloName: String? { snapshot.heloName }
     /// The sender of the open transaction.
     public var reversePath: ReversePath? { snapshot.reversePath }
+    /// What the policy sees of this session.
+    public var sessionSnapshot: SessionSnapshot { snapshot }
     /// `true` between `354` and the end of the message.
     public var isReceivingData: Bool { state == .receivingData }
     public var isClosed: Bool { state == .closed }
+    /// The limit on message content now in force.
+    public var maxMessageSize: Int { capabilities.maxMessageSize }
 
     /// The first reply of the session: the greeting, or what the policy puts in its place.
+    /// A reply at connect other than a `421` leaves the session open (as smtp-sink's `-f CONNECT` does).
     public mutating func greeting(decider: inout some SMTPDecider) -> SessionAction {
-        switch decider.decide(.connect, snapshot) {
-        case .proceed:
-            return .reply(.greeting(hostname: configuration.hostname))
-        case .reply(let reply):
-            // A client refused at connect gets the reply and a closed connection.
-            state = .closed
-            return .replyAndClose(reply)
-        }
+        finish(decide(.connect, &decider), normal: .greeting(hostname: configuration.hostname))
     }
 
     /// A line that could not be parsed: its error reply, without changing state.
-    public func reject(_ error: SMTPParseError) -> SessionAction {
-        state == .closed ? .none : .reply(error.reply)
+    public mutating func reject(_ error: SMTPParseError) -> SessionAction {
+        delivery = .immediate
+        return state == .closed ? .none : .reply(error.reply)
     }
 
     /// One parsed command.
     public mutating func receive(_ command: SMTPCommand, decider: inout some SMTPDecider) -> SessionAction {
+        delivery = .immediate
         switch state {
         case .closed:
             return .none
@@ -107,45 +126,91 @@ public struct SMTPSessionStateMachine: Sendable {
         }
         switch command {
         case .helo(let domain):
-            startOver(helo: domain)
-            return .reply(.helo(hostname: configuration.hostname))
+            let decision = decide(.helo(domain), &decider)
+            guard decision.action.takesEffect else { return finish(decision, normal: .ok) }
+            startOver(helo: domain, extended: false)
+            capabilities = configuration.capabilities
+            return finish(decision, normal: .helo(hostname: configuration.hostname))
         case .ehlo(let domain):
-            startOver(helo: domain)
-            return .reply(.ehlo(hostname: configuration.hostname, extensions: configuration.extensions))
+            let decision = decide(.ehlo(domain), &decider)
+            guard decision.action.takesEffect else { return finish(decision, normal: .ok) }
+            startOver(helo: domain, extended: true)
+            capabilities = decision.adjustments?.applied(to: configuration.capabilities) ?? configuration.capabilities
+            return finish(decision, normal: .ehlo(hostname: configuration.hostname, extensions: capabilities.keywords))
         case .mail(let from, let parameters):
-            return mail(from: from, parameters: parameters)
+            return mail(from: from, parameters: parameters, decider: &decider)
         case .rcpt(let to):
             return rcpt(to: to, decider: &decider)
         case .data:
             return data(decider: &decider)
         case .rset:
+            let decision = decide(.rset, &decider)
+            guard decision.action.takesEffect else { return finish(decision, normal: .ok) }
             if state == .transaction { resetTransaction(); state = .ready }
-            return .reply(.ok)
+            return finish(decision, normal: .ok)
         case .noop:
-            return .reply(.ok)
+            return finish(decide(.noop, &decider), normal: .ok)
         case .quit:
-            state = .closed
-            return .replyAndClose(.bye)
-        case .vrfy:
-            return .reply(.cannotVerify)
+            // QUIT closes whatever its reply (as BadSMTP's quit trigger does).
+            let decision = decide(.quit, &decider)
+            switch decision.action {
+            case .proceed:
+                state = .closed
+                return .replyAndClose(.bye)
+            case .reply(let reply), .replyAndClose(let reply):
+                state = .closed
+                return .replyAndClose(reply)
+            default:
+                return finish(decision, normal: .bye)
+            }
+        case .vrfy(let argument):
+            return finish(decide(.vrfy(argument), &decider), normal: .cannotVerify)
         case .help:
-            return .reply(.help)
-        case .notImplemented:
-            return .reply(.commandNotImplemented)
+            return finish(decide(.help, &decider), normal: .help)
+        case .notImplemented(let verb):
+            let event: SMTPEvent = verb == "EXPN" ? .expn : .unknown(verb: verb)
+            return finish(decide(event, &decider), normal: .commandNotImplemented)
+        }
+    }
+
+    /// A line whose verb is not SMTP's: what the policy says, or `500 5.5.2`.
+    public mutating func receiveUnknown(_ error: SMTPParseError, decider: inout some SMTPDecider) -> SessionAction {
+        delivery = .immediate
+        guard state != .closed else { return .none }
+        return finish(decide(.unknown(verb: ""), &decider), normal: error.reply)
+    }
+
+    /// Message content has reached `bytes` octets: the policy may cut it short.
+    /// `.none` means go on reading.
+    public mutating func receiveContent(bytes: Int, decider: inout some SMTPDecider) -> SessionAction {
+        delivery = .immediate
+        guard state == .receivingData else { return .none }
+        let decision = decide(.content(bytes: bytes), &decider)
+        switch decision.action {
+        case .proceed:
+            return .none
+        case .reply(let reply) where !reply.closesConnection:
+            // A reply in the middle of content: the message is refused and the
+            // rest of it is not read (smtp-sink's -A).
+            state = .closed
+            return .replyAndHang(reply)
+        default:
+            return finish(decision, normal: .ok)
         }
     }
 
     /// The end of a message: `size` octets of content after dot-unstuffing;
     /// `exceededLimit` when content was dropped for passing the size limit.
     public mutating func receiveEndOfData(
-        size: Int, exceededLimit: Bool, queueID: String, decider: inout some SMTPDecider
+        size: Int, exceededLimit: Bool, queueID: String, message: String? = nil, decider: inout some SMTPDecider
     ) -> SessionAction {
+        delivery = .immediate
         guard state == .receivingData else { return .none }
         defer { if state == .receivingData { resetTransaction(); state = .ready } }
-        if exceededLimit || size > configuration.maxMessageSize {
+        if exceededLimit || size > capabilities.maxMessageSize {
             return .reply(.messageTooBig)
         }
-        return finish(decider.decide(.endOfData(size: size), snapshot), normal: .queued(id: queueID))
+        return finish(decide(.endOfData(size: size, message: message), &decider), normal: .queued(id: queueID))
     }
 
     /// Closes the session from outside (timeout, shutdown, the peer went away).
@@ -153,31 +218,39 @@ public struct SMTPSessionStateMachine: Sendable {
 
     // MARK: - Commands
 
-    private mutating func startOver(helo: String) {
+    private mutating func decide(_ event: SMTPEvent, _ decider: inout some SMTPDecider) -> SMTPDecision {
+        let decision = decider.decide(event, snapshot)
+        delivery = decision.delivery
+        return decision
+    }
+
+    private mutating func startOver(helo: String, extended: Bool) {
         resetTransaction()
         snapshot.heloName = helo
+        snapshot.extended = extended
         state = .ready
     }
 
     private mutating func resetTransaction() {
         snapshot.reversePath = nil
-        snapshot.acceptedRecipients = 0
-        recipients.removeAll(keepingCapacity: true)
+        snapshot.recipients.removeAll(keepingCapacity: true)
         refusedRecipients = 0
     }
 
-    private mutating func mail(from: ReversePath, parameters: [MailParameter]) -> SessionAction {
+    private mutating func mail(from: ReversePath, parameters: [MailParameter], decider: inout some SMTPDecider) -> SessionAction {
         switch state {
         case .greeted: return .reply(.sendHeloFirst)
         case .transaction: return .reply(.nestedMail)
         default: break
         }
-        for case .size(let declared) in parameters where declared > configuration.maxMessageSize {
+        for case .size(let declared) in parameters where declared > capabilities.maxMessageSize {
             return .reply(.messageTooBig)
         }
+        let decision = decide(.mail(from, parameters), &decider)
+        guard decision.action.takesEffect else { return finish(decision, normal: .senderOK) }
         snapshot.reversePath = from
         state = .transaction
-        return .reply(.senderOK)
+        return finish(decision, normal: .senderOK)
     }
 
     private mutating func rcpt(to: ForwardPath, decider: inout some SMTPDecider) -> SessionAction {
@@ -186,14 +259,19 @@ public struct SMTPSessionStateMachine: Sendable {
         case .ready: return .reply(.needMail)
         default: break
         }
-        guard recipients.count < configuration.maxRecipients else {
+        guard snapshot.recipients.count < configuration.maxRecipients else {
             refusedRecipients += 1
             return .reply(.tooManyRecipients)
         }
-        let action = finish(decider.decide(.rcpt(to), snapshot), normal: .recipientOK)
-        if case .reply(let reply) = action, reply.code.isPositive {
-            recipients.append(to)
-            snapshot.acceptedRecipients = recipients.count
+        let decision = decide(.rcpt(to), &decider)
+        let action = finish(decision, normal: .recipientOK)
+        var decisionTookEffect = false
+        switch decision.action {
+        case .proceed, .proceedWith: decisionTookEffect = true
+        default: break
+        }
+        if case .reply(let reply) = action, reply.code.isPositive, decisionTookEffect {
+            snapshot.recipients.append(to)
         } else {
             refusedRecipients += 1
         }
@@ -206,29 +284,41 @@ public struct SMTPSessionStateMachine: Sendable {
         case .ready: return .reply(.needMail)
         default: break
         }
-        guard !recipients.isEmpty else {
+        guard !snapshot.recipients.isEmpty else {
             return .reply(refusedRecipients > 0 ? .noValidRecipients : .needRecipient)
         }
-        switch decider.decide(.data, snapshot) {
-        case .proceed:
-            state = .receivingData
-            return .startData(.startMailInput)
-        case .reply(let reply):
-            return finish(.reply(reply), normal: .ok)
-        }
+        let decision = decide(.data, &decider)
+        guard decision.action.takesEffect else { return finish(decision, normal: .ok) }
+        state = .receivingData
+        if case .proceedWith(let reply) = decision.action { return .startData(reply) }
+        return .startData(.startMailInput)
     }
 
     /// Turns a decision into an action: the normal reply, or the policy's,
     /// with a `421` closing the session.
     private mutating func finish(_ decision: SMTPDecision, normal: SMTPReply) -> SessionAction {
-        switch decision {
+        switch decision.action {
         case .proceed:
             return .reply(normal)
-        case .reply(let reply) where reply.closesConnection:
+        case .proceedWith(let reply) where reply.closesConnection:
+            state = .closed
+            return .replyAndClose(reply)
+        case .proceedWith(let reply):
+            return .reply(reply)
+        case .reply(let reply) where reply.closesConnection, .replyAndClose(let reply):
             state = .closed
             return .replyAndClose(reply)
         case .reply(let reply):
             return .reply(reply)
+        case .disconnect:
+            state = .closed
+            return .disconnect
+        case .reset:
+            state = .closed
+            return .reset
+        case .hang:
+            state = .closed
+            return .hang
         }
     }
 }

@@ -3,31 +3,38 @@ import Logging
 import NIOCore
 import SMTPProtocol
 import SinkholePolicy
-import SinkholeAWS
-import SinkholeServer
 import Yams
 
 /// A setting that could not be used, said in one line with where it came from.
-struct SettingsError: Error, CustomStringConvertible {
-    var description: String
+public struct SettingsError: Error, CustomStringConvertible {
+    public var description: String
+    public init(description: String) { self.description = description }
 }
 
 /// Where a setting's value comes from, highest precedence first: flags, then
 /// `SINKHOLE_<NAME>` environment variables, then the config file, then defaults.
-struct SettingLayers {
+public struct SettingLayers {
     /// Values given as flags, by option name (`max-message-size`).
-    var flags: [String: [String]]
-    var environment: [String: String]
+    public var flags: [String: [String]]
+    public var environment: [String: String]
     /// Values from the config file, by option name.
-    var file: [String: [String]]
-    var fileName: String?
+    public var file: [String: [String]]
+    /// The config file's nested sections (`rules`, `listeners`, `james-behaviors`), by name.
+    public var sections: [String: ConfigValue] = [:]
+    public var fileName: String?
 
-    static func environmentName(_ key: String) -> String {
+    public init(flags: [String: [String]], environment: [String: String], file: [String: [String]] = [:]) {
+        self.flags = flags
+        self.environment = environment
+        self.file = file
+    }
+
+    public static func environmentName(_ key: String) -> String {
         "SINKHOLE_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
     }
 
     /// The values for `key` and a description of their origin.
-    func lookup(_ key: String) -> (values: [String], origin: String)? {
+    public func lookup(_ key: String) -> (values: [String], origin: String)? {
         if let values = flags[key], !values.isEmpty { return (values, "--\(key)") }
         let variable = Self.environmentName(key)
         if let value = environment[variable] {
@@ -38,12 +45,12 @@ struct SettingLayers {
         return nil
     }
 
-    func string(_ key: String) -> (value: String, origin: String)? {
+    public func string(_ key: String) -> (value: String, origin: String)? {
         guard let (values, origin) = lookup(key), let last = values.last else { return nil }
         return (last, origin)
     }
 
-    func value<T>(_ key: String, default fallback: T, _ parse: (String) -> T?, expected: String) throws -> T {
+    public func value<T>(_ key: String, default fallback: T, _ parse: (String) -> T?, expected: String) throws -> T {
         guard let (text, origin) = string(key) else { return fallback }
         guard let value = parse(text) else {
             throw SettingsError(description: "invalid \(origin) \"\(text)\": expected \(expected)")
@@ -51,49 +58,55 @@ struct SettingLayers {
         return value
     }
 
+    /// The config file's keys that hold nested sections rather than option values.
+    public static let sectionKeys: Set<String> = ["rules", "listeners", "james-behaviors"]
+
     /// Reads a YAML or JSON config file (YAML is a superset of JSON) whose keys
-    /// are the option names: `mode: accept`, `max-message-size: 10M`, `listen: [...]`.
-    static func readFile(_ path: String, knownKeys: Set<String>) throws -> [String: [String]] {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw SettingsError(description: "cannot read config file \(path): \((error as NSError).localizedDescription)")
-        }
-        let document: Any?
-        do {
-            document = try Yams.load(yaml: text)
-        } catch {
-            // Yams' message spans lines (the source line and a caret): keep it to one.
-            let reason = "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-                .filter { !$0.isEmpty && $0 != "^" }.joined(separator: " ")
-            throw SettingsError(description: "config file \(path) is not valid YAML or JSON: \(reason)")
-        }
-        guard let document else { return [:] }
-        guard let mapping = document as? [String: Any] else {
+    /// are the option names: `mode: accept`, `max-message-size: 10M`, `listen: [...]`,
+    /// and the sections `rules:`, `listeners:` and `james-behaviors:`.
+    public mutating func readFile(_ path: String, knownKeys: Set<String>) throws {
+        let document = try ConfigFile.load(path)
+        fileName = path
+        guard case .map(let mapping) = document else {
+            if document == .null { return }
             throw SettingsError(description: "config file \(path) must be a mapping of option names to values")
         }
-        var values: [String: [String]] = [:]
         for (rawKey, rawValue) in mapping {
             let key = rawKey.replacingOccurrences(of: "_", with: "-").lowercased()
+            if Self.sectionKeys.contains(key) {
+                // `rules: FILE` names a file, as --rules does; a list holds the rules themselves.
+                switch rawValue {
+                case .list, .map: sections[key] = rawValue; continue
+                default: if key != "rules" { sections[key] = rawValue; continue }
+                }
+            }
             guard knownKeys.contains(key) else {
                 throw SettingsError(description: "config file \(path): unknown setting \"\(rawKey)\"")
             }
-            if let list = rawValue as? [Any] {
-                values[key] = list.map { "\($0)" }
-            } else if rawValue is [String: Any] {
+            switch rawValue {
+            case .list(let list):
+                var values: [String] = []
+                for item in list {
+                    guard let text = item.scalarText else {
+                        throw SettingsError(description: "config file \(path): \"\(rawKey)\" must be a value or a list of values")
+                    }
+                    values.append(text)
+                }
+                file[key] = values
+            case .map:
                 throw SettingsError(description: "config file \(path): \"\(rawKey)\" must be a value or a list")
-            } else {
-                values[key] = ["\(rawValue)"]
+            case .null:
+                continue
+            default:
+                file[key] = [rawValue.scalarText ?? ""]
             }
         }
-        return values
     }
 }
 
-enum Parse {
+public enum Parse {
     /// `30`, `0.5`, `500ms`, `30s`, `5m`, `2h`.
-    static func duration(_ text: String) -> Duration? {
+    public static func duration(_ text: String) -> Duration? {
         let text = text.trimmingCharacters(in: .whitespaces).lowercased()
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         var number = text
@@ -108,7 +121,7 @@ enum Parse {
     }
 
     /// `1048576`, `64K`, `25M`, `1G` (binary multiples; `KiB`, `MB` also read).
-    static func size(_ text: String) -> Int? {
+    public static func size(_ text: String) -> Int? {
         var text = text.trimmingCharacters(in: .whitespaces).uppercased()
         for suffix in ["IB", "B"] where text.hasSuffix(suffix) && text.count > suffix.count {
             text.removeLast(suffix.count)
@@ -125,7 +138,7 @@ enum Parse {
         return value * multiplier
     }
 
-    static func bool(_ text: String) -> Bool? {
+    public static func bool(_ text: String) -> Bool? {
         switch text.trimmingCharacters(in: .whitespaces).lowercased() {
         case "true", "yes", "1", "on": true
         case "false", "no", "0", "off": false
@@ -134,7 +147,7 @@ enum Parse {
     }
 
     /// `us-east-1`, `eu-west-2`, `us-gov-west-1`: lower-case letters, digits and dashes.
-    static func awsRegion(_ text: String) -> String? {
+    public static func awsRegion(_ text: String) -> String? {
         let text = text.trimmingCharacters(in: .whitespaces)
         guard !text.isEmpty, text.count <= 32, text.allSatisfy({ ($0.isASCII && $0.isLowercase) || $0.isNumber || $0 == "-" }) else {
             return nil
@@ -142,22 +155,22 @@ enum Parse {
         return text
     }
 
-    static func positive(_ text: String) -> Int? {
+    public static func positive(_ text: String) -> Int? {
         guard let value = Int(text.trimmingCharacters(in: .whitespaces)), value > 0 else { return nil }
         return value
     }
 }
 
 /// Where the mode comes from, as `--mode-source` names it.
-enum ModeSourceSpec: Equatable {
+public enum ModeSourceSpec: Equatable, Sendable {
     case ssm(parameter: String)
     case file(path: String)
     case environment(variable: String)
     case fixed(mode: String)
 
-    static let expected = "ssm:PARAMETER, file:PATH, env:VARIABLE or static:MODE"
+    public static let expected = "ssm:PARAMETER, file:PATH, env:VARIABLE or static:MODE"
 
-    init?(parsing text: String) {
+    public init?(parsing text: String) {
         guard let colon = text.firstIndex(of: ":") else { return nil }
         let kind = text[..<colon].lowercased()
         let value = String(text[text.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
@@ -178,56 +191,60 @@ enum ModeSourceSpec: Equatable {
 }
 
 /// Everything sinkhole runs with, resolved from the layers.
-struct Settings {
-    var listen: [ListenAddress]
+public struct Settings: Sendable {
+    /// Each listener: its address and, after it, its profile's options.
+    public var listen: [ListenerSpec]
     /// The operations HTTP listener (`/healthz`, `/readyz`, `/metrics`); nil for `none`.
-    var httpListen: ListenAddress?
-    var hostname: String
-    var mode: (text: String, origin: String)?
-    var modeFile: String?
-    var modeSource: ModeSourceSpec?
-    var ssmWithDecryption: Bool
+    public var httpListen: ListenAddress?
+    public var hostname: String
+    public var mode: (text: String, origin: String)?
+    public var modeFile: String?
+    public var modeSource: ModeSourceSpec?
+    public var ssmWithDecryption: Bool
     /// `--aws-region` as a flag: it wins over `AWS_REGION`.
-    var awsRegionFlag: String?
+    public var awsRegionFlag: String?
     /// `aws-region` from `SINKHOLE_AWS_REGION` or the config file: `AWS_REGION` wins over it.
-    var awsRegionSetting: String?
-    var awsTimeouts: HTTPTimeouts
-    var modeCacheTTL: Duration
-    var replies: ModeReplies
-    var greylistWindow: Duration
-    var greylistMaxEntries: Int
-    var maxLineLength: Int
-    var maxMessageSize: Int
-    var maxRecipients: Int
-    var maxConnections: Int
-    var idleTimeout: Duration
-    var sessionTimeLimit: Duration
-    var dataTimeLimit: Duration
-    var maxErrors: Int
-    var threads: Int
-    var shutdownGrace: Duration
-    var headerLogLimit: Int
-    var logFormat: LogFormat
-    var logLevel: Logger.Level
+    public var awsRegionSetting: String?
+    public var awsConnectTimeout: Duration
+    public var awsRequestTimeout: Duration
+    public var modeCacheTTL: Duration
+    public var replies: ModeReplies
+    public var greylistWindow: Duration
+    public var greylistMaxEntries: Int
+    public var maxLineLength: Int
+    public var maxMessageSize: Int
+    public var maxRecipients: Int
+    public var maxConnections: Int
+    public var idleTimeout: Duration
+    public var sessionTimeLimit: Duration
+    public var dataTimeLimit: Duration
+    public var maxErrors: Int
+    public var threads: Int
+    public var shutdownGrace: Duration
+    public var headerLogLimit: Int
+    public var logFormat: LogFormat
+    /// The decision engine's rules, switches, triggers and greylisting.
+    public var engine = EngineSettings()
+    public var logLevel: Logger.Level
 
     /// Half the CPUs (NIO counts a container's CPU quota), at least one: sinkhole
     /// usually shares its machine with the client driving it, and threads that
     /// compete with that client for cores cost more than they serve. On two
     /// cores with smtp-source alongside, one loop did 20,600 msgs/s at 48 µs
     /// CPU each where two did 14,600 at 61 µs.
-    static let defaultThreads = max(1, System.coreCount / 2)
+    public static let defaultThreads = max(1, System.coreCount / 2)
 
-    init(_ layers: SettingLayers, defaultHostname: String) throws {
+    public init(_ layers: SettingLayers, defaultHostname: String) throws {
         listen = []
         if let (values, origin) = layers.lookup("listen") {
-            for value in values {
-                guard let address = ListenAddress(parsing: value) else {
-                    throw SettingsError(description: "invalid \(origin) \"\(value)\": expected HOST:PORT, such as 127.0.0.1:2525 or [::1]:2525")
-                }
-                listen.append(address)
+            for value in Self.joinListenOptions(values, fromEnvironment: origin.hasPrefix("SINKHOLE_")) {
+                listen.append(try ListenerSpec(parsing: value, origin: origin))
             }
         }
-        if listen.isEmpty { listen = [ListenAddress(host: "127.0.0.1", port: 2525)] }
+        if let section = layers.sections["listeners"] {
+            listen += try ListenerSpec.parse(section: section, origin: "listeners in \(layers.fileName ?? "the config file")")
+        }
+        if listen.isEmpty { listen = [ListenerSpec(address: ListenAddress(host: "127.0.0.1", port: 2525))] }
         httpListen = try layers.value("http-listen", default: ListenAddress(host: "127.0.0.1", port: 8025), { text -> ListenAddress?? in
             if text.trimmingCharacters(in: .whitespaces).lowercased() == "none" { return .some(nil) }
             guard let address = ListenAddress(parsing: text) else { return nil }  // not "none": invalid
@@ -261,13 +278,11 @@ struct Settings {
             }
             if region.origin.hasPrefix("--") { awsRegionFlag = region.value } else { awsRegionSetting = region.value }
         }
-        awsTimeouts = HTTPTimeouts(
-            connect: try layers.value("aws-connect-timeout", default: .seconds(2), Parse.duration,
-                                      expected: "a duration such as 2s or 500ms"),
-            request: try layers.value("aws-request-timeout", default: .seconds(5), Parse.duration,
-                                      expected: "a duration such as 5s")
-        )
-        guard awsTimeouts.connect > .zero, awsTimeouts.request > .zero else {
+        awsConnectTimeout = try layers.value("aws-connect-timeout", default: .seconds(2), Parse.duration,
+                                             expected: "a duration such as 2s or 500ms")
+        awsRequestTimeout = try layers.value("aws-request-timeout", default: .seconds(5), Parse.duration,
+                                             expected: "a duration such as 5s")
+        guard awsConnectTimeout > .zero, awsRequestTimeout > .zero else {
             throw SettingsError(description: "invalid aws-connect-timeout or aws-request-timeout: must be more than 0")
         }
         modeCacheTTL = try layers.value("mode-cache-ttl", default: .seconds(30), Parse.duration,
@@ -325,5 +340,12 @@ struct Settings {
                                      expected: "json or text")
         logLevel = try layers.value("log-level", default: .info, { Logger.Level(rawValue: $0.lowercased()) },
                                     expected: "trace, debug, info, notice, warning, error or critical")
+        try resolveEngine(layers)
     }
+}
+
+/// How log lines are written.
+public enum LogFormat: String, CaseIterable, Sendable {
+    case json
+    case text
 }
