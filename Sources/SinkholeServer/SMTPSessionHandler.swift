@@ -373,7 +373,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 guard let context = self.context, !closing else { return }
                 // The client waited for us, not we for it.
                 lastRead = context.eventLoop.now
+                holding = false
                 perform(action, delivery: rest, context: context)
+                // A dribbled reply holds input again until its last byte is out.
                 if !holding { release(context: context) }
             }
             return

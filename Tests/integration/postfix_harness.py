@@ -265,9 +265,10 @@ maximal_backoff_time = 1h
         assert not self.running()
         self.start()
 
-    def sendmail(self, message: bytes, recipient: str = "anything@sinkhole.test", sender: str = SENDER) -> None:
-        """Submits through this instance's sendmail (postdrop into its maildrop)."""
-        self._run("sendmail", "-C", str(self.config_dir), "-f", sender, "-i", "--", recipient, input=message)
+    def sendmail(self, message: bytes, recipient: str = "anything@sinkhole.test", sender: str = SENDER,
+                 also: tuple[str, ...] = ()) -> None:
+        """Submits through this instance's sendmail (postdrop into its maildrop); `also`: more recipients."""
+        self._run("sendmail", "-C", str(self.config_dir), "-f", sender, "-i", "--", recipient, *also, input=message)
 
     def flush(self) -> None:
         """`postqueue -f`: retry every queued message now, dead destinations included."""

@@ -71,12 +71,16 @@ public enum RuleDecoder {
         switch value {
         case .list(let list): items = list
         case .map(let map):
-            // A file whose top level is `{rules: [...]}`.
-            guard let entry = map.first(where: { normalise($0.0) == "rules" }), map.count == 1,
-                  case .list(let list) = entry.1 else {
-                throw RuleError(rule: origin, field: "rules", reason: "expected a list of rules")
+            if map.count == 1, let entry = map.first, normalise(entry.0) == "rules" {
+                // A file whose top level is `{rules: [...]}`.
+                guard case .list(let list) = entry.1 else {
+                    throw RuleError(rule: origin, field: "rules", reason: "expected a list of rules")
+                }
+                items = list
+            } else {
+                // One rule on its own, as James's article PUTs it.
+                items = [value]
             }
-            items = list
         case .null: items = []
         default: throw RuleError(rule: origin, field: "rules", reason: "expected a list of rules, not \(value.typeName)")
         }
