@@ -189,9 +189,10 @@ public struct SessionPolicy: SMTPDecider, Sendable {
             let span = Double((max - min).components.seconds) + Double((max - min).components.attoseconds) / 1e18
             return min + .milliseconds(Int64(span * configuration.random.nextUnit() * 1000))
         case .dice(let unit, let odds):
-            // smtp-sink: the number of rolls of a 0..99 die until one is >= odds.
+            // smtp-sink: as many times the delay as rolls of a 0..99 die came
+            // below `odds` before the first that did not (so possibly none).
             var rolls = 0
-            repeat { rolls += 1 } while Int(configuration.random.nextUnit() * 100) < odds && rolls < 1000
+            while Int(configuration.random.nextUnit() * 100) < odds && rolls < 1000 { rolls += 1 }
             return unit * rolls
         }
     }
@@ -289,6 +290,8 @@ public struct SessionPolicy: SMTPDecider, Sendable {
         guard let reply = ClientTriggers.reply(code: code, enhanced: trigger.enhanced, enhancedOn: triggerEnhanced) else {
             return nil
         }
+        // BadSMTP closes after a triggered QUIT reply whatever its code.
+        if case .quit = event { return record(.trigger, event, trigger.verb, SMTPDecision(.replyAndClose(reply), delivery: delivery)) }
         return record(.trigger, event, trigger.verb, SMTPDecision(.reply(reply), delivery: delivery))
     }
 

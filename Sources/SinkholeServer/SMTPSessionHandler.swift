@@ -42,7 +42,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     struct DataTiming {
         /// `-H`: the first read after `354` waits this long.
         var readDelay: Duration?
-        /// `-A`: this long after `354`, answer `550` and read no more.
+        /// `-A`: this long after `354`, answer `550` and close.
         var abortAfter: Duration?
         /// Most message bytes kept for rules that read the message.
         var messageLimit = 1 << 20
@@ -91,6 +91,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var contentCheckAt = Int.max
     /// The message's text, for rules that read it.
     private var messageText: ByteBuffer?
+    /// Messages begun (354 sent), so a timer knows whether its message is still the one in DATA.
+    private var dataStarts = 0
 
     // The message being received.
     private var contentSize = 0
@@ -452,7 +454,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
     }
 
-    /// smtp-sink's -H (no read for a while after 354) and -A (550 after a while, then no more reads).
+    /// smtp-sink's -H (no read for a while after 354) and -A (550 after a while, then close).
     private func startDataTiming(context: ChannelHandlerContext) {
         if let delay = dataTiming.readDelay, delay > .zero {
             hold(context: context)
@@ -462,14 +464,16 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             }
         }
         if let abort = dataTiming.abortAfter {
-            let messages = self.messages
+            // Nothing more is read: an attempt to block the client before it sends the dot.
+            hold(context: context)
+            dataStarts += 1
+            let thisMessage = dataStarts
             context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(abort)) { [self] in
                 guard let context = self.context, !closing, !hanging, session.isReceivingData,
-                      self.messages == messages else { return }
+                      dataStarts == thisMessage else { return }
                 session.close()
                 replyingTo = "end_of_data"
-                perform(.replyAndHang(.dataAborted), context: context)
-                context.flush()
+                perform(.replyAndClose(.dataAborted), context: context)
             }
         }
     }

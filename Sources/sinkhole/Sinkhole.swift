@@ -204,7 +204,7 @@ struct Sinkhole: AsyncParsableCommand {
     var dataReadDelay: String?
 
     @Option(name: .customLong("abort-data-after"), help: ArgumentHelp(
-        "This long after 354, answer 550 and read nothing more (smtp-sink -A).", valueName: "duration"))
+        "This long after 354, answer 550 This violates SMTP and close (smtp-sink -A).", valueName: "duration"))
     var abortDataAfter: String?
 
     @Flag(name: .customLong("badsmtp-ports"), help: ArgumentHelp(

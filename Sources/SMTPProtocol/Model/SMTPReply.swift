@@ -175,8 +175,8 @@ extension SMTPReply {
 
     /// `421 4.0.0 Server closing connection` — smtp-sink's `-Q`.
     public static let serverClosing = make(.serviceNotAvailable, 4, 0, 0, "Server closing connection")
-    /// `550 5.3.0 Error: timeout exceeded` — smtp-sink's `-A`: the message is cut off part-way.
-    public static let dataAborted = make(.mailboxUnavailable, 5, 3, 0, "Error: timeout exceeded")
+    /// `550 This violates SMTP` — smtp-sink's `-A`, word for word: the message is cut off part-way.
+    public static let dataAborted = SMTPReply(code: .mailboxUnavailable, "This violates SMTP")
 
     /// `421 4.3.2 Service temporarily unavailable` — the `defer` mode's answer to RCPT.
     public static let deferDefault = make(.serviceNotAvailable, 4, 3, 2, "Service temporarily unavailable")

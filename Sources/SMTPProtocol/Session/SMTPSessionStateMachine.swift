@@ -151,18 +151,13 @@ public struct SMTPSessionStateMachine: Sendable {
         case .noop:
             return finish(decide(.noop, &decider), normal: .ok)
         case .quit:
-            // QUIT closes whatever its reply (as BadSMTP's quit trigger does).
+            // A refused QUIT leaves the session open, as smtp-sink's -f QUIT does
+            // (BadSMTP's quit trigger asks for reply-and-close instead).
             let decision = decide(.quit, &decider)
-            switch decision.action {
-            case .proceed:
-                state = .closed
-                return .replyAndClose(.bye)
-            case .reply(let reply), .replyAndClose(let reply):
-                state = .closed
-                return .replyAndClose(reply)
-            default:
-                return finish(decision, normal: .bye)
-            }
+            guard decision.action.takesEffect else { return finish(decision, normal: .bye) }
+            state = .closed
+            if case .proceedWith(let reply) = decision.action { return .replyAndClose(reply) }
+            return .replyAndClose(.bye)
         case .vrfy(let argument):
             return finish(decide(.vrfy(argument), &decider), normal: .cannotVerify)
         case .help:
