@@ -22,7 +22,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: all build release run test test-unit test-integration test-terraform test-fuzz fuzz fuzz-build lint tools deps build-deps bench soak clean
+.PHONY: all build release run test test-unit test-integration test-terraform test-fuzz fuzz fuzz-build lint tools deps build-deps bench soak instructions clean
 
 all: build
 
@@ -76,7 +76,7 @@ lint: tools
 	$(TOOLS_VENV)/bin/hadolint --failure-threshold style docker/Dockerfile
 	$(TOOLS_VENV)/bin/actionlint
 	$(TOOLS_VENV)/bin/checkov --quiet --compact --skip-download -d docker -d .github
-	shellcheck -x bench/run bench/lib.sh bench/soak terraform/test.sh
+	shellcheck -x bench/run bench/lib.sh bench/soak bench/instructions terraform/test.sh
 	$(PYTHON) -c "import ast, sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]" bench/*.py
 
 ## test-terraform: fmt, validate, `terraform test` (mock provider), offline plans with the real provider,
@@ -118,6 +118,11 @@ test-integration:
 ## BENCH_ARGS='--quick' for one run per scenario. The table goes in bench/RESULTS.md.
 bench: release
 	bench/run $(BENCH_ARGS)
+
+## instructions: user-space instructions per message (callgrind, deterministic), sinkhole beside smtp-sink
+## (run by hand, a few minutes). INSTRUCTIONS_ARGS='--scenario rcpt421' for the RCPT-421 load.
+instructions: release
+	bench/instructions $(INSTRUCTIONS_ARGS)
 
 ## soak: 10 minutes of steady load, the mode switched every 5 s, /metrics polled (run by hand).
 ## SOAK_ARGS='--duration 60' for a short one.

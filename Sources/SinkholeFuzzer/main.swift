@@ -21,7 +21,22 @@ import SinkholePolicy
 
 private let modes = Mode.allCases
 private let configuration = SessionConfiguration(hostname: "fuzz.test", maxRecipients: 5, maxMessageSize: 64)
-private let policy = PolicyConfiguration(greylist: GreylistTable(window: .seconds(60), capacity: 4))
+// Rules at most commands, with conditions and counts, so the engine's layers
+// are fuzzed too; half the inputs run without them (the byte after the first decides).
+private let fuzzRules: [Rule] = (try? RuleDecoder.decode(.list([
+    .map([("command", .list(["RCPT", "VRFY"])), ("condition", .map([("operator", "regex"), ("matchingValue", "^r[0-9]"), ("ignoreCase", .bool(true))])),
+          ("responses", .list([.int(451), "pass", .int(550)])), ("count_per", "recipient")]),
+    .map([("command", "MAIL"), ("condition", .map([("any", .list([.map([("operator", "contains"), ("matchingValue", "x")]),
+                                                                  .map([("operator", "cidr"), ("field", "client_ip"), ("matchingValue", "192.0.2.0/31")])]))])),
+          ("response", .map([("code", .int(421)), ("lines", .list(["one", "two"]))])), ("numberOfAnswer", .int(3))]),
+    .map([("command", "."), ("condition", .map([("operator", "contains"), ("field", "header:subject"), ("matchingValue", "no")])),
+          ("response", .map([("code", .int(554)), ("enhancedCode", "5.7.1")]))]),
+    .map([("command", "HELO, EHLO, NOOP, RSET, DATA, QUIT"), ("condition", .map([("not", .map([("operator", "prefix"), ("matchingValue", "a")]))])),
+          ("response", .map([("code", .int(250)), ("message", "ruled")])), ("probability", .int(30)), ("seed", .int(1))]),
+]), origin: "fuzz")) ?? []
+private let greylist = GreylistTable(settings: GreylistSettings.preset("postgrey") ?? GreylistSettings(), capacity: 4)
+private let plainPolicy = PolicyConfiguration(greylist: greylist)
+private let rulesPolicy = PolicyConfiguration(greylist: greylist, rules: RuleBook(rules: fuzzRules, maxKeysPerRule: 4))
 
 #if FUZZING
 @_silgen_name("LLVMFuzzerRunDriver")
@@ -47,6 +62,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     let bytes = UnsafeBufferPointer(start: data, count: count)
     guard let first = bytes.first else { return 0 }
     // The first byte picks the mode and the client address (greylist).
+    let policy = bytes.count > 1 && bytes[1] & 1 == 1 ? rulesPolicy : plainPolicy
     var decider = SessionPolicy(mode: modes[Int(first) % modes.count], configuration: policy)
     var session = SMTPSessionStateMachine(configuration: configuration, clientIP: "192.0.2.\(first % 4)")
     check(session.greeting(decider: &decider))
@@ -70,6 +86,8 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
         let action: SessionAction
         switch SMTPCommandParser.parse(ByteBuffer(bytes: line)) {
         case .success(let command): action = session.receive(command, decider: &decider)
+        case .failure(let error) where error.reply == .commandUnrecognized:
+            action = session.receiveUnknown(error, decider: &decider)
         case .failure(let error): action = session.reject(error)
         }
         if wasClosed { precondition(action == .none, "a closed session answered \(action)") }

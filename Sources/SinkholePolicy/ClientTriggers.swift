@@ -33,13 +33,20 @@ public enum ClientTriggers {
     /// `<verb><3 digits>[_<x>.<y>.<z>][del<seconds>]` or `<verb>drop[del<seconds>]`
     /// or `<verb>del<seconds>`, then `@`.
     public static func parse(address: String) -> AddressTrigger? {
-        guard let at = address.utf8.lastIndex(of: UInt8(ascii: "@")) else { return nil }
-        let local = address.utf8[address.utf8.startIndex..<at]
-        // Cheap refusal on the hot path: a trigger starts with one of the verbs' letters
-        // and is short.
-        guard local.count >= 5, local.count <= 40, let first = local.first,
-              "smrdqna".utf8.contains(first | 0x20) else { return nil }
-        let text = String(Substring(address.utf8[address.utf8.startIndex..<at])).lowercased()
+        guard let at = address.lastIndex(of: "@") else { return nil }
+        return parse(localPart: String(address[..<at]))
+    }
+
+    /// The same, given the local part alone.
+    public static func parse(localPart local: String) -> AddressTrigger? {
+        // Cheap refusal on the hot path, with no copy: a trigger is short and
+        // starts with the first letter of one of the verbs.
+        let utf8 = local.utf8
+        guard utf8.count >= 5, utf8.count <= 40,
+              addressVerbs.contains(where: { verb in
+                  verb.utf8.count < utf8.count && zip(verb.utf8, utf8).allSatisfy { $0 == $1 | 0x20 }
+              }) else { return nil }
+        let text = local.lowercased()
         guard let verb = addressVerbs.first(where: { text.hasPrefix($0) }) else { return nil }
         var rest = text.dropFirst(verb.count)
         var trigger = AddressTrigger(verb: verb)
@@ -73,6 +80,10 @@ public enum ClientTriggers {
 
     /// `helo421.example` / `ehlo550.x`: the code, or nil.
     public static func heloCode(_ name: String) -> Int? {
+        // Cheap refusal first: the name starts with h or e and has a digit at 5.
+        let utf8 = name.utf8
+        guard utf8.count >= 8, let first = utf8.first, first | 0x20 == UInt8(ascii: "h") || first | 0x20 == UInt8(ascii: "e"),
+              (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(utf8[utf8.index(utf8.startIndex, offsetBy: 4)]) else { return nil }
         let lower = name.lowercased()
         guard lower.hasPrefix("helo") || lower.hasPrefix("ehlo") else { return nil }
         let rest = lower.dropFirst(4)
@@ -96,10 +107,24 @@ public enum ClientTriggers {
 
     public static func ehloKeywords(_ name: String) -> EHLOKeywords {
         var keywords = EHLOKeywords()
+        // Most EHLO names hold none of the keywords' first letters in a row: a
+        // quick look at the bytes of the first label, with no copy, first.
+        var previous: UInt8 = 0
+        var maybe = false
+        for byte in name.utf8 {
+            if byte == UInt8(ascii: ".") { break }
+            let lower = byte | 0x20
+            switch (previous, lower) {
+            case (UInt8(ascii: "n"), UInt8(ascii: "o")), (UInt8(ascii: "d"), UInt8(ascii: "l")),
+                 (UInt8(ascii: "s"), UInt8(ascii: "i")), (UInt8(ascii: "r"), UInt8(ascii: "e")):
+                maybe = true
+            default: break
+            }
+            if maybe { break }
+            previous = lower
+        }
+        guard maybe else { return keywords }
         let label = name.lowercased().prefix { $0 != "." }
-        // Most EHLO names hold none of the keywords' letters in a row: a quick look first.
-        guard label.contains("no") || label.contains("dlay") || label.contains("size") || label.contains("reject")
-            || label.contains("noehl") else { return keywords }
         for part in label.split(separator: "-") {
             if part.hasPrefix("dlay") {
                 if let seconds = Int(part.dropFirst(4)), seconds > 0 { keywords.delay = .seconds(min(seconds, 605)) }

@@ -94,7 +94,7 @@ public struct GreylistSettings: Hashable, Sendable {
     public static let presetNames = "postgrey, sqlgrey, milter-greylist"
 
     /// The reply to a deferred attempt.
-    func reply(recipient: String, secondsLeft: Int) -> SMTPReply {
+    public func reply(recipient: String, secondsLeft: Int) -> SMTPReply {
         var text = replyText
         if text.contains("%") {
             let domain = recipient.split(separator: "@").last.map(String.init) ?? recipient

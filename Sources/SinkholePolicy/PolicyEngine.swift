@@ -2,7 +2,11 @@ import SMTPProtocol
 
 /// Everything the policy needs that outlives one session.
 public struct PolicyConfiguration: Sendable {
-    public var replies: ModeReplies
+    public var replies: ModeReplies {
+        didSet { acceptsWithDefault = replies.acceptReply == .recipientOK }
+    }
+    /// The accept reply is the normal one: RCPT proceeds without a reply to carry.
+    private(set) var acceptsWithDefault: Bool
     public var greylist: GreylistTable
     /// The rules of `rules:`, `--rules` and smtp-sink's switches, in that order.
     public var rules: RuleBook
@@ -25,12 +29,35 @@ public struct PolicyConfiguration: Sendable {
         random: any RandomSource = SystemRandomSource()
     ) {
         self.replies = replies
+        self.acceptsWithDefault = replies.acceptReply == .recipientOK
         self.greylist = greylist
         self.rules = rules
         self.clientTriggers = clientTriggers
         self.withdrawPipelining = withdrawPipelining
         self.now = now
         self.random = random
+    }
+}
+
+/// The configuration and the listener's profile, shared by every session of
+/// a listener, with what sessions ask of them on every command worked out once.
+public final class PolicyContext: Sendable {
+    public let configuration: PolicyConfiguration
+    public let profile: ListenerProfile?
+    /// The commands any rule (global or this listener's) answers.
+    let ruleMask: UInt32
+    /// The listener delays or drops.
+    let profileActive: Bool
+    let contentThreshold: Int?
+    let wantsMessage: Bool
+
+    public init(configuration: PolicyConfiguration, profile: ListenerProfile? = nil) {
+        self.configuration = configuration
+        self.profile = profile
+        ruleMask = configuration.rules.commandMask | (profile?.rules?.commandMask ?? 0)
+        profileActive = profile.map { $0.greetingDelay != nil || $0.dropAfter != nil || $0.commandDelay != nil } ?? false
+        contentThreshold = [configuration.rules.contentThreshold, profile?.rules?.contentThreshold].compactMap { $0 }.min()
+        wantsMessage = configuration.rules.readsMessage || profile?.rules?.readsMessage == true
     }
 }
 
@@ -47,23 +74,35 @@ public enum DecisionLayer: String, Hashable, Sendable, CaseIterable {
 
 /// A decision other than the normal reply, for logs and metrics.
 public struct DecisionRecord: Hashable, Sendable {
+    public enum Action: String, Hashable, Sendable {
+        case reply, close, disconnect, reset, hang, delay, slow, capabilities
+
+        /// A fault injected (as the metrics count them), not just another reply.
+        public var isFault: Bool { self != .reply && self != .capabilities }
+    }
+
     public var layer: DecisionLayer
-    public var event: String
+    public var command: RuleCommand
     /// The rule's id, or the trigger's verb.
     public var source: String?
-    /// `reply`, `close`, `disconnect`, `reset`, `hang`, `delay`.
-    public var action: String
+    public var action: Action
+
+    /// The command's name: `MAIL`, `.`, `CONTENT`.
+    public var event: String { command.rawValue }
 }
 
 /// The decider for one session: the engine's layers over the mode the
 /// session started with.
 public struct SessionPolicy: SMTPDecider, Sendable {
     public let mode: Mode
-    private let configuration: PolicyConfiguration
-    private let profile: ListenerProfile?
+    /// What every session of its listener shares: one reference to copy per
+    /// session instead of the whole context.configuration.
+    private let context: PolicyContext
 
-    // Client triggers armed by MAIL FROM (BadSMTP's lifetimes).
-    private var armed = ArmedTriggers()
+    // The client trigger armed by MAIL FROM (BadSMTP's lifetimes): one at a
+    // time, since an address names one verb and each accepted MAIL replaces
+    // it. Boxed, so a session that arms nothing carries one word for it.
+    private var armed: Armed?
     private var sessionDelay: Duration?
     private var triggerEnhanced = false
     private var triggerSMTPUTF8Off = false
@@ -75,22 +114,27 @@ public struct SessionPolicy: SMTPDecider, Sendable {
     /// The last decision that was not the normal reply.
     public private(set) var lastRecord: DecisionRecord?
     /// Decisions since ``takeRecords()``, for metrics (only non-normal ones).
-    private var records: [DecisionRecord] = []
+    public internal(set) var records: [DecisionRecord] = []
 
+    /// Whether ``takeRecords()`` has anything (inlined: asked after every command).
+    @inlinable public var hasRecords: Bool { !records.isEmpty }
+
+    public init(mode: Mode, context: PolicyContext) {
+        self.mode = context.profile?.mode ?? mode
+        self.context = context
+    }
+
+    /// For tests and one-off sessions: a context made for this session alone.
     public init(mode: Mode, configuration: PolicyConfiguration, profile: ListenerProfile? = nil) {
-        self.mode = profile?.mode ?? mode
-        self.configuration = configuration
-        self.profile = profile
+        self.init(mode: mode, context: PolicyContext(configuration: configuration, profile: profile))
     }
 
     /// Which layer decided the last refusal, for the connection log.
     public var lastDecision: String? { lastRecord?.layer.rawValue }
 
-    public var contentThreshold: Int? {
-        [configuration.rules.contentThreshold, profile?.rules?.contentThreshold].compactMap { $0 }.min()
-    }
+    public var contentThreshold: Int? { context.contentThreshold }
 
-    public var wantsMessage: Bool { configuration.rules.readsMessage || profile?.rules?.readsMessage == true }
+    public var wantsMessage: Bool { context.wantsMessage }
 
     /// The records gathered since the last call, emptied.
     public mutating func takeRecords() -> [DecisionRecord] {
@@ -99,7 +143,27 @@ public struct SessionPolicy: SMTPDecider, Sendable {
         return records
     }
 
+    /// Empties the records, keeping their storage (read them from ``records`` first).
+    public mutating func clearRecords() { records.removeAll(keepingCapacity: true) }
+
     public mutating func decide(_ event: SMTPEvent, _ session: SessionSnapshot) -> SMTPDecision {
+        // The common case, with no rule for this command, no listener profile
+        // and no standing delay: triggers, then the mode, with nothing else looked at.
+        if (context.ruleMask == 0 || context.ruleMask & RuleCommand(event).bit == 0) && !context.profileActive && sessionDelay == nil {
+            if context.configuration.clientTriggers, mayTrigger(event), let decision = triggerDecision(event, session) {
+                return sessionDelay.map { delay in
+                    var delayed = decision
+                    if delayed.delivery.delay == nil { delayed.delivery.delay = delay }
+                    return delayed
+                } ?? decision
+            }
+            switch event {
+            case .rcpt(let path): return modeDecision(path, session)
+            case .ehlo where context.configuration.withdrawPipelining:
+                return SMTPDecision(.proceed, adjustments: CapabilityAdjustments(pipelining: false))
+            default: return .proceed
+            }
+        }
         var decision = decideLayers(event, session)
         // Session-wide delays (a listener's command delay, BadSMTP's dlay<N>)
         // hold every reply that has no delay of its own.
@@ -111,46 +175,48 @@ public struct SessionPolicy: SMTPDecider, Sendable {
 
     private func standingDelay(_ event: SMTPEvent) -> Duration? {
         switch event {
-        case .connect: return profile?.greetingDelay
+        case .connect: return context.profile?.greetingDelay
         case .content: return nil
         default:
-            return sessionDelay ?? profile?.commandDelay
+            return sessionDelay ?? context.profile?.commandDelay
         }
     }
 
     private mutating func decideLayers(_ event: SMTPEvent, _ session: SessionSnapshot) -> SMTPDecision {
-        var heldDelay: RuleDelay?
         // 1. Rules: the listener's, then the global ones.
-        if let match = matchRules(event, session) {
-            switch match.step {
-            case .respond(let response):
-                return record(.rule, event, match.ruleID, decision(for: response))
-            case .pass:
-                break
-            case .delayOnly(let delay):
-                heldDelay = delay
-            }
+        guard let match = matchRules(event, session) else { return decideBelowRules(event, session) }
+        switch match.step {
+        case .respond(let response):
+            return record(.rule, event, match.ruleID, decision(for: response))
+        case .pass:
+            return decideBelowRules(event, session)
+        case .delayOnly(let delay):
+            var decision = decideBelowRules(event, session)
+            decision.delivery.delay = sample(delay)
+            note(.rule, event, match.ruleID, .delay)
+            return decision
+        case .slow(let delay, let bytesPerSecond, let pieceSize):
+            var decision = decideBelowRules(event, session)
+            if let delay { decision.delivery.delay = sample(delay) }
+            decision.delivery.bytesPerSecond = bytesPerSecond
+            decision.delivery.pieceSize = pieceSize
+            note(.rule, event, match.ruleID, delay != nil ? .delay : .slow)
+            return decision
         }
-        var decision = decideBelowRules(event, session)
-        if let heldDelay {
-            decision.delivery.delay = sample(heldDelay)
-            note(.rule, event, nil, "delay")
-        }
-        return decision
     }
 
     private mutating func decideBelowRules(_ event: SMTPEvent, _ session: SessionSnapshot) -> SMTPDecision {
         // 2. Client triggers.
-        if configuration.clientTriggers, let decision = triggerDecision(event, session) {
+        if context.configuration.clientTriggers, let decision = triggerDecision(event, session) {
             return decision
         }
         // 3. The listener's profile.
-        if case .connect = event, let drop = profile?.dropAfter {
-            return record(.profile, event, profile?.name, SMTPDecision(.disconnect, delivery: SMTPDelivery(delay: drop)))
+        if case .connect = event, let drop = context.profile?.dropAfter {
+            return record(.profile, event, context.profile?.name, SMTPDecision(.disconnect, delivery: SMTPDelivery(delay: drop)))
         }
         // 4. The mode.
         if case .rcpt(let path) = event { return modeDecision(path, session) }
-        if case .ehlo = event, configuration.withdrawPipelining {
+        if case .ehlo = event, context.configuration.withdrawPipelining {
             return SMTPDecision(.proceed, adjustments: CapabilityAdjustments(pipelining: false))
         }
         return .proceed
@@ -158,10 +224,10 @@ public struct SessionPolicy: SMTPDecider, Sendable {
 
     private func matchRules(_ event: SMTPEvent, _ session: SessionSnapshot) -> RuleMatch? {
         let command = RuleCommand(event)
-        let global = configuration.rules
-        let local = profile?.rules
-        guard global.commands.contains(command) || local?.commands.contains(command) == true else { return nil }
-        let input = RuleInput(event: event, session: session, listener: profile?.name ?? "")
+        let global = context.configuration.rules
+        let local = context.profile?.rules
+        guard global.answers(command) || local?.answers(command) == true else { return nil }
+        let input = RuleInput(event: event, session: session, listener: context.profile?.name ?? "")
         return local?.match(input) ?? global.match(input)
     }
 
@@ -187,23 +253,35 @@ public struct SessionPolicy: SMTPDecider, Sendable {
             return duration
         case .uniform(let min, let max):
             let span = Double((max - min).components.seconds) + Double((max - min).components.attoseconds) / 1e18
-            return min + .milliseconds(Int64(span * configuration.random.nextUnit() * 1000))
+            return min + .milliseconds(Int64(span * context.configuration.random.nextUnit() * 1000))
         case .dice(let unit, let odds):
             // smtp-sink: as many times the delay as rolls of a 0..99 die came
             // below `odds` before the first that did not (so possibly none).
             var rolls = 0
-            while Int(configuration.random.nextUnit() * 100) < odds && rolls < 1000 { rolls += 1 }
+            while Int(context.configuration.random.nextUnit() * 100) < odds && rolls < 1000 { rolls += 1 }
             return unit * rolls
         }
     }
 
     // MARK: - Client triggers
 
-    private struct ArmedTriggers: Sendable {
-        var data: ClientTriggers.AddressTrigger?
-        var rset: ClientTriggers.AddressTrigger?
-        var noop: ClientTriggers.AddressTrigger?
-        var quit: ClientTriggers.AddressTrigger?
+    private final class Armed: Sendable {
+        let trigger: ClientTriggers.AddressTrigger
+        init(_ trigger: ClientTriggers.AddressTrigger) { self.trigger = trigger }
+    }
+
+    private mutating func armedFiring(_ verb: String, _ event: SMTPEvent) -> SMTPDecision? {
+        guard let armed, armed.trigger.verb == verb else { return nil }
+        return fire(armed.trigger, event)
+    }
+
+    /// Whether a trigger could fire at `event`: the later verbs only when MAIL armed one.
+    private func mayTrigger(_ event: SMTPEvent) -> Bool {
+        switch event {
+        case .data, .rset, .noop, .quit, .endOfData: armed != nil
+        case .helo, .ehlo, .mail, .rcpt, .vrfy: true
+        default: false
+        }
     }
 
     private mutating func triggerDecision(_ event: SMTPEvent, _ session: SessionSnapshot) -> SMTPDecision? {
@@ -227,49 +305,40 @@ public struct SessionPolicy: SMTPDecider, Sendable {
             }
             if let delay = keywords.delay { sessionDelay = delay }
             var adjustments = CapabilityAdjustments()
-            if keywords.noPipelining || configuration.withdrawPipelining { adjustments.pipelining = false }
+            if keywords.noPipelining || context.configuration.withdrawPipelining { adjustments.pipelining = false }
             if keywords.no8BitMIME { adjustments.eightBitMIME = false }
             if keywords.noSize { adjustments.advertiseSize = false }
             if let size = keywords.size { adjustments.maxMessageSize = max(1000, size); adjustments.advertiseSize = true }
             if keywords.noEnhancedStatusCodes { adjustments.enhancedStatusCodes = false }
             if keywords.noSMTPUTF8 { adjustments.smtpUTF8 = false }
-            note(.trigger, event, "ehlo-keywords", "capabilities")
+            note(.trigger, event, "ehlo-keywords", .capabilities)
             return SMTPDecision(.proceed, adjustments: adjustments)
         case .mail(let path, _):
             guard case .mailbox(let mailbox) = path else { return nil }
             if triggerSMTPUTF8Off, let refusal = utf8Refusal(mailbox, event) { return refusal }
-            let trigger = ClientTriggers.parse(address: mailbox.description)
+            let trigger = ClientTriggers.parse(localPart: mailbox.localPart)
             if let trigger, trigger.verb == "mail" {
                 return fire(trigger, event)
             }
             // An accepted MAIL arms (or clears) the later verbs' triggers.
-            armed = ArmedTriggers()
-            if let trigger {
-                switch trigger.verb {
-                case "data": armed.data = trigger
-                case "rset": armed.rset = trigger
-                case "noop": armed.noop = trigger
-                case "quit": armed.quit = trigger
-                default: break
-                }
-            }
+            armed = trigger.flatMap { ["data", "rset", "noop", "quit"].contains($0.verb) ? Armed($0) : nil }
             return nil
         case .rcpt(let path):
             guard case .mailbox(let mailbox) = path else { return nil }
             if triggerSMTPUTF8Off, let refusal = utf8Refusal(mailbox, event) { return refusal }
-            guard let trigger = ClientTriggers.parse(address: mailbox.description), trigger.verb == "rcpt" else { return nil }
+            guard let trigger = ClientTriggers.parse(localPart: mailbox.localPart), trigger.verb == "rcpt" else { return nil }
             return fire(trigger, event)
         case .data:
-            return armed.data.flatMap { fire($0, event) }
+            return armedFiring("data", event)
         case .rset:
-            return armed.rset.flatMap { fire($0, event) }
+            return armedFiring("rset", event)
         case .noop:
-            return armed.noop.flatMap { fire($0, event) }
+            return armedFiring("noop", event)
         case .quit:
-            return armed.quit.flatMap { fire($0, event) }
+            return armedFiring("quit", event)
         case .endOfData:
             // A completed message clears what its MAIL armed.
-            armed = ArmedTriggers()
+            armed = nil
             return nil
         case .vrfy(let argument):
             guard let reply = ClientTriggers.vrfyReply(argument) else { return nil }
@@ -284,7 +353,7 @@ public struct SessionPolicy: SMTPDecider, Sendable {
         if trigger.drop { return record(.trigger, event, trigger.verb, SMTPDecision(.disconnect, delivery: delivery)) }
         guard let code = trigger.code else {
             // del<N> alone: the normal reply, late.
-            note(.trigger, event, trigger.verb, "delay")
+            note(.trigger, event, trigger.verb, .delay)
             return SMTPDecision(.proceed, delivery: delivery)
         }
         guard let reply = ClientTriggers.reply(code: code, enhanced: trigger.enhanced, enhancedOn: triggerEnhanced) else {
@@ -306,13 +375,13 @@ public struct SessionPolicy: SMTPDecider, Sendable {
         let event = SMTPEvent.rcpt(path)
         switch mode {
         case .defer:
-            return record(.mode, event, nil, .reply(configuration.replies.deferReply))
+            return record(.mode, event, nil, .reply(context.configuration.replies.deferReply))
         case .bounce:
-            return record(.mode, event, nil, .reply(configuration.replies.bounceReply))
+            return record(.mode, event, nil, .reply(context.configuration.replies.bounceReply))
         case .accept, .acceptLog:
             return acceptDecision
         case .greylist:
-            let greylist = configuration.greylist
+            let greylist = context.configuration.greylist
             let settings = greylist.settings
             let recipient = path.bareAddress
             let verdict: GreylistVerdict
@@ -323,7 +392,7 @@ public struct SessionPolicy: SMTPDecider, Sendable {
             } else {
                 (verdict, left) = greylist.check(clientIP: session.clientIP ?? "unknown",
                                                  sender: session.reversePath?.bareAddress ?? "",
-                                                 recipient: recipient, now: configuration.now())
+                                                 recipient: recipient, now: context.configuration.now())
                 greylisted = verdict
             }
             greylistVerdict = verdict
@@ -335,27 +404,28 @@ public struct SessionPolicy: SMTPDecider, Sendable {
     }
 
     private var acceptDecision: SMTPDecision {
-        configuration.replies.acceptReply == .recipientOK ? .proceed : SMTPDecision(.proceedWith(configuration.replies.acceptReply))
+        context.configuration.acceptsWithDefault ? .proceed : SMTPDecision(.proceedWith(context.configuration.replies.acceptReply))
     }
 
     // MARK: - Records
 
     private mutating func record(_ layer: DecisionLayer, _ event: SMTPEvent, _ source: String?, _ decision: SMTPDecision) -> SMTPDecision {
-        let action: String = switch decision.action {
-        case .proceed, .proceedWith: decision.delivery.delay != nil ? "delay" : "reply"
-        case .reply(let reply): reply.closesConnection ? "close" : "reply"
-        case .replyAndClose: "close"
-        case .disconnect: "disconnect"
-        case .reset: "reset"
-        case .hang: "hang"
+        let action: DecisionRecord.Action = switch decision.action {
+        case .proceed, .proceedWith: decision.delivery.delay != nil ? .delay : .reply
+        case .reply(let reply): reply.closesConnection ? .close : .reply
+        case .replyAndClose: .close
+        case .disconnect: .disconnect
+        case .reset: .reset
+        case .hang: .hang
         }
         note(layer, event, source, action)
         return decision
     }
 
-    private mutating func note(_ layer: DecisionLayer, _ event: SMTPEvent, _ source: String?, _ action: String) {
-        let entry = DecisionRecord(layer: layer, event: event.name, source: source, action: action)
+    private mutating func note(_ layer: DecisionLayer, _ event: SMTPEvent, _ source: String?, _ action: DecisionRecord.Action) {
+        let entry = DecisionRecord(layer: layer, command: RuleCommand(event), source: source, action: action)
         lastRecord = entry
-        if records.count < 64 { records.append(entry) }
+        // The shell flushes at 32; the cap only guards a shell that never does.
+        if records.count < 1024 { records.append(entry) }
     }
 }

@@ -110,7 +110,8 @@ public final class SMTPServer: Service, Sendable {
         let configuration = configuration
         let registry = registry
         let modes = modes
-        let policy = policy
+        // One context per listener, shared by its sessions.
+        let context = PolicyContext(configuration: policy, profile: profile)
         let logger = logger
         let metrics = metrics
         let clocks = clocks
@@ -136,7 +137,7 @@ public final class SMTPServer: Service, Sendable {
                     try handlers.addHandler(SMTPSessionHandler(
                         lineLengthLimit: configuration.commandLineLengthLimit,
                         configuration: configuration.session,
-                        policy: SessionPolicy(mode: mode, configuration: policy, profile: profile),
+                        policy: SessionPolicy(mode: mode, context: context),
                         remote: remote,
                         headerLogLimit: configuration.headerLogLimit,
                         timeLimits: .init(idle: configuration.idleTimeout, session: configuration.sessionTimeLimit,

@@ -83,10 +83,38 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var replyingTo = "connect"
 
     private let dataTiming: DataTiming
-    /// A delayed or dribbled reply is on its way: input waits behind it.
-    private var holding = false
-    /// The policy said never to answer again.
-    private var hanging = false
+    // Read once from the policy: a struct of the policy's module, copied whole
+    // by every call of a computed property from here.
+    private let logsMessages: Bool
+    private let wantsMessage: Bool
+    private let contentThreshold: Int?
+    /// The session does not offer ENHANCEDSTATUSCODES (BadSMTP's
+    /// `noenhancedstatuscodes`): its replies go without them. Set after each HELO/EHLO.
+    private var stripEnhanced = false
+    /// Why input is not taken now; empty while the session runs, so the read
+    /// loop checks one word.
+    private struct Halt: OptionSet {
+        let rawValue: UInt8
+        /// A closing reply is out (or going): what follows is read and dropped.
+        static let closing = Halt(rawValue: 1)
+        /// A delayed or dribbled reply is on its way: input waits behind it.
+        static let holding = Halt(rawValue: 2)
+        /// The policy said never to answer again.
+        static let hanging = Halt(rawValue: 4)
+    }
+    private var halt: Halt = []
+    private var closing: Bool {
+        get { halt.contains(.closing) }
+        set { if newValue { halt.insert(.closing) } else { halt.remove(.closing) } }
+    }
+    private var holding: Bool {
+        get { halt.contains(.holding) }
+        set { if newValue { halt.insert(.holding) } else { halt.remove(.holding) } }
+    }
+    private var hanging: Bool {
+        get { halt.contains(.hanging) }
+        set { if newValue { halt.insert(.hanging) } else { halt.remove(.hanging) } }
+    }
     /// The content size at which the policy is next asked about the message.
     private var contentCheckAt = Int.max
     /// The message's text, for rules that read it.
@@ -107,7 +135,6 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var refusedRecipients = 0
     private var lastReplyCode: Int?
     private var outcome: Outcome?
-    private var closing = false
     private var closeAfterMessage = false
     /// Reading stopped until the client reads its replies (see channelReadComplete).
     private var readsPaused = false
@@ -128,6 +155,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         logger: Logger
     ) {
         self.dataTiming = dataTiming
+        self.logsMessages = policy.mode.logsMessages
+        self.wantsMessage = policy.wantsMessage
+        self.contentThreshold = policy.contentThreshold
         self.metrics = metrics
         self.idleTimeout = TimeAmount(timeLimits.idle)
         self.sessionTimeLimit = TimeAmount(timeLimits.session)
@@ -167,7 +197,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing, !hanging else { return }
+        guard halt.isDisjoint(with: [.closing, .hanging]) else { return }
         lastRead = context.eventLoop.now
         var input = unwrapInboundIn(data)
         if var kept = pending {
@@ -181,10 +211,10 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     /// Takes commands and content from `input` until it runs out or a reply
     /// is held back; keeps what is left for later.
     private func process(_ input: inout ByteBuffer, context: ChannelHandlerContext) {
-        while !closing, !holding, !hanging, let part = decoder.next(from: &input) {
+        while halt.isEmpty, let part = decoder.next(from: &input) {
             receive(part, context: context)
         }
-        if !closing && !hanging && input.readableBytes > 0 {
+        if halt.isDisjoint(with: [.closing, .hanging]) && input.readableBytes > 0 {
             // At most a line's worth (longer lines are discarded as they come),
             // copied so the read buffer itself is not held.
             var kept = context.channel.allocator.buffer(capacity: input.readableBytes)
@@ -212,7 +242,11 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 replyingTo = command.verb
                 let before = session.recipients.count
                 let action = session.receive(command, decider: &policy)
-                if case .rcpt = command { countRecipient(action, acceptedBefore: before) }
+                switch command {
+                case .rcpt: countRecipient(action, acceptedBefore: before)
+                case .ehlo, .helo: stripEnhanced = !session.capabilities.enhancedStatusCodes
+                default: break
+                }
                 perform(action, delivery: session.delivery, context: context)
             case .failure(let error) where error.reply == .commandUnrecognized:
                 replyingTo = "unrecognized"
@@ -231,15 +265,15 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         case .content(let bytes):
             tally.bytes += bytes.readableBytes
             receiveContent(bytes, context: context)
+            // Decisions part-way through content are rare: flushed with the next line.
+            return
         case .endOfContent:
             tally.bytes += 3  // the ".\r\n" that ends it
             replyingTo = "end_of_data"
             finishMessage(context: context)
         }
-        if let metrics {
-            let records = policy.takeRecords()
-            if !records.isEmpty { metrics.add(records) }
-        }
+        // The engine's records go with the message's tally, or sooner if many gather.
+        if policy.records.count >= 32 { flushRecords() }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -289,6 +323,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         let duration = context.eventLoop.now - started
+        flushRecords()
         if let metrics {
             metrics.connectionsActive.decrement()
             metrics.sessionDuration.recordNanoseconds(duration.nanoseconds)
@@ -318,7 +353,12 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             metadata["decided_by"] = "\(record.layer.rawValue)"
             metadata["decided_at"] = "\(record.event)"
             if let source = record.source {
-                metadata[record.layer == .rule ? "rule" : record.layer == .trigger ? "trigger" : "decided_by_source"] = "\(source)"
+                switch record.layer {
+                case .rule: metadata["rule"] = "\(source)"
+                case .trigger: metadata["trigger"] = "\(source)"
+                case .profile: metadata["listener"] = "\(source)"
+                case .mode, .greylist: break
+                }
             }
         }
         if let verdict = policy.greylistVerdict { metadata["greylist"] = "\(verdict.rawValue)" }
@@ -391,8 +431,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             contentExceeded = false
             headers = nil
             headersComplete = false
-            messageText = policy.wantsMessage ? context.channel.allocator.buffer(capacity: 1024) : nil
-            contentCheckAt = policy.contentThreshold ?? Int.max
+            messageText = wantsMessage ? context.channel.allocator.buffer(capacity: 1024) : nil
+            contentCheckAt = contentThreshold ?? Int.max
             decoder.beginContent()
             dataDeadline = context.eventLoop.now + dataTimeLimit
             startDataTiming(context: context)
@@ -411,6 +451,14 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         case .none:
             break
         }
+    }
+
+    /// Hands the engine's decision records to the metrics (the array is
+    /// passed, not copied, and emptied after, keeping its storage).
+    private func flushRecords() {
+        guard policy.hasRecords else { return }
+        if let metrics { metrics.add(policy.records) }
+        policy.clearRecords()
     }
 
     /// Stops taking input until ``release(context:)``: a reply is on its way.
@@ -539,12 +587,13 @@ final class SMTPSessionHandler: ChannelInboundHandler {
 
     /// The reply as this session sends it: without enhanced codes when they are not offered.
     private func outgoing(_ reply: SMTPReply) -> SMTPReply {
-        guard reply.enhanced != nil, !session.capabilities.enhancedStatusCodes else { return reply }
+        guard stripEnhanced, reply.enhanced != nil else { return reply }
         var plain = reply
         plain.enhanced = nil
         return plain
     }
 
+    @inline(__always)
     private func count(_ reply: SMTPReply) {
         lastReplyCode = reply.code.value
         if metrics != nil { tally.replies[.init(code: reply.code.value, command: replyingTo), default: 0] += 1 }
@@ -628,7 +677,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             }
             return
         }
-        if policy.mode.logsMessages && !headersComplete { captureHeaders(bytes, context: context) }
+        if logsMessages && !headersComplete { captureHeaders(bytes, context: context) }
         if var text = messageText {
             messageText = nil  // one owner while it grows
             let room = dataTiming.messageLimit - text.readableBytes
@@ -696,7 +745,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         tally.messages[contentExceeded ? .tooBig : (action.reply?.code.isPositive == true ? .accepted : .refused), default: 0] += 1
         if case .reply(let reply) = action, reply.code.isPositive {
             messages += 1
-            if policy.mode.logsMessages {
+            if logsMessages {
                 logMessage(queueID: queueID, sender: sender, recipients: recipients)
             }
         }
@@ -706,6 +755,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             metrics.add(tally)
             tally.reset()
         }
+        flushRecords()
         if closeAfterMessage && !closing {
             outcome = .shutdown
             perform(.replyAndClose(.shuttingDown), context: context)

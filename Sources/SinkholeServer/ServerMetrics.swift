@@ -16,12 +16,8 @@ public final class ServerMetrics: Sendable {
     private let factory: any MetricsFactory
     private let messages: [MessageOutcome: Counter]
     private let replies = Mutex<[ReplyKey: Counter]>([:])
-    private let policyCounters = Mutex<[PolicyKey: Counter]>([:])
-
-    struct PolicyKey: Hashable {
-        var label: String
-        var dimensions: [String]
-    }
+    /// The counters of each distinct decision record (bounded: rule ids, trigger verbs, a few layers and actions).
+    private let policyCounters = Mutex<[DecisionRecord: [Counter]]>([:])
 
     public static let sessionDurationLabel = "sinkhole_session_duration_seconds"
     /// From a quick QUIT to the 30-minute session limit.
@@ -62,7 +58,6 @@ public final class ServerMetrics: Sendable {
         var replies: [ReplyKey: Int] = [:]
         var bytes = 0
         var messages: [MessageOutcome: Int] = [:]
-
         var isEmpty: Bool { replies.isEmpty && bytes == 0 && messages.isEmpty }
 
         /// Empties the tally, keeping its storage for the next message.
@@ -74,37 +69,36 @@ public final class ServerMetrics: Sendable {
     }
 
     /// The engine's decisions other than the normal reply: by layer, by rule,
-    /// by trigger verb, and delays, disconnects and resets injected.
+    /// by trigger verb, and delays, disconnects and resets injected. Each
+    /// distinct record's counters are made once and kept, so a flush takes one
+    /// lock and allocates nothing.
     func add(_ records: [DecisionRecord]) {
-        var keys: [PolicyKey] = []
-        for record in records {
-            keys.append(PolicyKey(label: "sinkhole_decisions_total", dimensions: ["layer", record.layer.rawValue, "command", record.event, "action", record.action]))
-            switch record.layer {
-            case .rule:
-                keys.append(PolicyKey(label: "sinkhole_rule_matches_total", dimensions: ["rule", record.source ?? "?"]))
-            case .trigger:
-                keys.append(PolicyKey(label: "sinkhole_triggers_total", dimensions: ["trigger", record.source ?? "?"]))
-            case .greylist:
-                keys.append(PolicyKey(label: "sinkhole_greylist_verdicts_total", dimensions: ["verdict", record.source ?? "?"]))
-            default: break
-            }
-            if ["delay", "disconnect", "reset", "hang", "close"].contains(record.action) {
-                keys.append(PolicyKey(label: "sinkhole_faults_injected_total", dimensions: ["kind", record.action]))
-            }
-        }
         let counters = policyCounters.withLock { cache in
-            keys.map { key in
-                if let counter = cache[key] { return counter }
-                var dimensions: [(String, String)] = []
-                for index in stride(from: 0, to: key.dimensions.count, by: 2) {
-                    dimensions.append((key.dimensions[index], key.dimensions[index + 1]))
-                }
-                let counter = Counter(label: key.label, dimensions: dimensions, factory: factory)
-                cache[key] = counter
-                return counter
+            records.map { record in
+                if let counters = cache[record] { return counters }
+                let counters = makeCounters(record)
+                cache[record] = counters
+                return counters
             }
         }
-        for counter in counters { counter.increment() }
+        for list in counters { for counter in list { counter.increment() } }
+    }
+
+    private func makeCounters(_ record: DecisionRecord) -> [Counter] {
+        var counters = [Counter(label: "sinkhole_decisions_total", dimensions: [
+            ("layer", record.layer.rawValue), ("command", record.event), ("action", record.action.rawValue),
+        ], factory: factory)]
+        let source = record.source ?? "?"
+        switch record.layer {
+        case .rule: counters.append(Counter(label: "sinkhole_rule_matches_total", dimensions: [("rule", source)], factory: factory))
+        case .trigger: counters.append(Counter(label: "sinkhole_triggers_total", dimensions: [("trigger", source)], factory: factory))
+        case .greylist: counters.append(Counter(label: "sinkhole_greylist_verdicts_total", dimensions: [("verdict", source)], factory: factory))
+        case .mode, .profile: break
+        }
+        if record.action.isFault {
+            counters.append(Counter(label: "sinkhole_faults_injected_total", dimensions: [("kind", record.action.rawValue)], factory: factory))
+        }
+        return counters
     }
 
     func add(_ tally: Tally) {

@@ -221,6 +221,16 @@ struct EngineTests {
         }
     }
 
+    @Test("A response with only delay, dribble or split slows whatever the later layers answer")
+    func slowOnly() throws {
+        let list = try rules([rule([("command", "RCPT"), ("response", .map([("delay", "2s"), ("dribble", .int(10))]))])])
+        var p = policy(list, mode: .defer)
+        let decision = p.decide(rcpt("a@x.test"), session)
+        #expect(decision.action == .reply(.deferDefault), "the mode still answers")
+        #expect(decision.delivery.delay == .seconds(2) && decision.delivery.bytesPerSecond == 10)
+        #expect(throws: RuleError.self) { try rules([rule([("command", "RCPT"), ("response", .map([("message", "no code")]))])]) }
+    }
+
     @Test("James's behaviour JSON loads verbatim; its DATA answers after the message")
     func jamesJSON() throws {
         let james: ConfigValue = .list([
@@ -239,13 +249,13 @@ struct EngineTests {
         #expect(p.decide(.endOfData(size: 3, message: nil), session).action == .reply(SMTPReply(code: .insufficientStorage, "Full")))
     }
 
-    @Test("smtp-sink's dice: a multiple of the delay, more rolls as the odds rise")
+    @Test("smtp-sink's dice: a multiple of the delay (possibly none), more as the odds rise")
     func dice() throws {
         let low = [Rule(id: "d", commands: [.rcpt], steps: [.delayOnly(.dice(unit: .seconds(1), odds: 1))])]
         var p = policy(low, triggers: false)
         for _ in 0..<20 {
             let delay = try #require(p.decide(rcpt("a@x.test"), session).delivery.delay)
-            #expect(delay == .seconds(1) || delay == .seconds(2), "odds 1: almost always one roll")
+            #expect(delay == .zero || delay == .seconds(1), "odds 1: almost always no roll below it, so no wait")
         }
         let high = [Rule(id: "d", commands: [.rcpt], steps: [.delayOnly(.dice(unit: .seconds(1), odds: 99))])]
         var q = policy(high, triggers: false)

@@ -196,3 +196,35 @@ def test_greylist_defers_the_first_attempt_and_delivers_the_flushed_retry(sinkho
     retry = server.wait_for_log(lambda e: e["event"] == "connection", start=mark)
     assert (retry["mode"], retry["outcome"], retry["rcpt_accepted"], retry["messages"]) == ("greylist", "quit", 1, 1)
     mta.wait_for_empty_queue()
+
+
+def test_a_rcpt_greylist_defers_only_the_greylisted_recipient_of_a_two_recipient_message(sinkhole, postfix):
+    """Greylisting as Postgrey does it (per triplet, 450 at RCPT, session kept):
+    Postfix delivers to the recipient that passes and defers only the other."""
+    server = sinkhole("--mode", "greylist", "--greylist-key", "triplet", "--greylist-answer", "rcpt",
+                      "--greylist-reply", "450 4.7.1 Greylisted, try again later", "--greylist-window", "10m")
+    mta = postfix(server.port)
+    known, new = "known@sinkhole.test", "new@sinkhole.test"
+
+    # First the known recipient alone: greylisted, then its retry passes.
+    message_id, message = make_message("seen before")
+    mta.sendmail(message, recipient=known)
+    first_id = mta.queue_id_of(message_id)
+    mta.wait_for_deferred(first_id)
+    mta.flush()
+    mta.wait_for_maillog(rf"{first_id}: to=<{re.escape(known)}>, .* status=sent")
+    mta.wait_for_empty_queue()
+
+    # Then both: the known triplet passes, the new one is deferred.
+    mark = server.mark()
+    message_id, message = make_message("two recipients")
+    mta.sendmail(message, recipient=known, also=(new,))
+    queue_id = mta.queue_id_of(message_id)
+    mta.wait_for_maillog(rf"{queue_id}: to=<{re.escape(known)}>, .* status=sent")
+    entry = mta.wait_for_deferred(queue_id)
+    assert entry["recipients"] == [{
+        "address": new,
+        "delay_reason": "host 127.0.0.1[127.0.0.1] said: 450 4.7.1 Greylisted, try again later (in reply to RCPT TO command)",
+    }]
+    line = server.wait_for_log(lambda e: e["event"] == "connection" and e.get("messages") == 1, start=mark)
+    assert (line["rcpt_accepted"], line["rcpt_refused"], line["decided_by"], line["greylist"]) == (1, 1, "greylist", "new")

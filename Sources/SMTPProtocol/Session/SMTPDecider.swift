@@ -100,7 +100,8 @@ public struct SMTPDelivery: Hashable, Sendable {
         self.pieceSize = pieceSize
     }
 
-    public static let immediate = SMTPDelivery()
+    /// Computed, not stored: a static stored property costs a lazy-initialisation check on every use.
+    public static var immediate: SMTPDelivery { SMTPDelivery() }
     public var isImmediate: Bool { delay == nil && bytesPerSecond == nil && pieceSize == nil }
 }
 
@@ -168,20 +169,55 @@ public struct CapabilityAdjustments: Hashable, Sendable {
 }
 
 /// What the policy decided for an ``SMTPEvent``.
+///
+/// Most decisions are `.proceed` with nothing else: a delivery other than at
+/// once and capability changes live in a box, so a decision stays a few
+/// words to copy on every command.
 public struct SMTPDecision: Hashable, Sendable {
     public var action: SMTPDecisionAction
-    public var delivery: SMTPDelivery
-    /// For an EHLO that proceeds: how this session's offer differs from the configured one.
-    public var adjustments: CapabilityAdjustments?
+    private var details: Details?
+
+    private final class Details: Hashable, Sendable {
+        let delivery: SMTPDelivery
+        let adjustments: CapabilityAdjustments?
+
+        init(delivery: SMTPDelivery, adjustments: CapabilityAdjustments?) {
+            self.delivery = delivery
+            self.adjustments = adjustments
+        }
+
+        @inline(__always)
+        static func make(_ delivery: SMTPDelivery, _ adjustments: CapabilityAdjustments?) -> Details? {
+            delivery.isImmediate && adjustments == nil ? nil : Details(delivery: delivery, adjustments: adjustments)
+        }
+
+        static func == (a: Details, b: Details) -> Bool { a.delivery == b.delivery && a.adjustments == b.adjustments }
+        func hash(into hasher: inout Hasher) { hasher.combine(delivery); hasher.combine(adjustments) }
+    }
 
     public init(_ action: SMTPDecisionAction, delivery: SMTPDelivery = .immediate,
                 adjustments: CapabilityAdjustments? = nil) {
         self.action = action
-        self.delivery = delivery
-        self.adjustments = adjustments
+        self.details = Details.make(delivery, adjustments)
     }
 
-    public static let proceed = SMTPDecision(.proceed)
+    /// How the reply goes on the wire.
+    public var delivery: SMTPDelivery {
+        get { details?.delivery ?? .immediate }
+        set { details = Details.make(newValue, details?.adjustments) }
+    }
+
+    /// For an EHLO that proceeds: how this session's offer differs from the configured one.
+    public var adjustments: CapabilityAdjustments? {
+        get { details?.adjustments }
+        set { details = Details.make(details?.delivery ?? .immediate, newValue) }
+    }
+
+    /// Computed, not stored (see ``SMTPDelivery/immediate``).
+    public static var proceed: SMTPDecision { SMTPDecision(.proceed) }
+
+    /// `true` for a decision with no delivery or capability changes (most of them).
+    public var isPlain: Bool { details == nil }
     public static func reply(_ reply: SMTPReply) -> SMTPDecision { SMTPDecision(.reply(reply)) }
 }
 

@@ -108,13 +108,13 @@ public struct SMTPSessionStateMachine: Sendable {
 
     /// A line that could not be parsed: its error reply, without changing state.
     public mutating func reject(_ error: SMTPParseError) -> SessionAction {
-        delivery = .immediate
+        delivery = SMTPDelivery()
         return state == .closed ? .none : .reply(error.reply)
     }
 
     /// One parsed command.
     public mutating func receive(_ command: SMTPCommand, decider: inout some SMTPDecider) -> SessionAction {
-        delivery = .immediate
+        delivery = SMTPDelivery()
         switch state {
         case .closed:
             return .none
@@ -170,7 +170,7 @@ public struct SMTPSessionStateMachine: Sendable {
 
     /// A line whose verb is not SMTP's: what the policy says, or `500 5.5.2`.
     public mutating func receiveUnknown(_ error: SMTPParseError, decider: inout some SMTPDecider) -> SessionAction {
-        delivery = .immediate
+        delivery = SMTPDelivery()
         guard state != .closed else { return .none }
         return finish(decide(.unknown(verb: ""), &decider), normal: error.reply)
     }
@@ -178,7 +178,7 @@ public struct SMTPSessionStateMachine: Sendable {
     /// Message content has reached `bytes` octets: the policy may cut it short.
     /// `.none` means go on reading.
     public mutating func receiveContent(bytes: Int, decider: inout some SMTPDecider) -> SessionAction {
-        delivery = .immediate
+        delivery = SMTPDelivery()
         guard state == .receivingData else { return .none }
         let decision = decide(.content(bytes: bytes), &decider)
         switch decision.action {
@@ -199,7 +199,7 @@ public struct SMTPSessionStateMachine: Sendable {
     public mutating func receiveEndOfData(
         size: Int, exceededLimit: Bool, queueID: String, message: String? = nil, decider: inout some SMTPDecider
     ) -> SessionAction {
-        delivery = .immediate
+        delivery = SMTPDelivery()
         guard state == .receivingData else { return .none }
         defer { if state == .receivingData { resetTransaction(); state = .ready } }
         if exceededLimit || size > capabilities.maxMessageSize {
@@ -215,7 +215,7 @@ public struct SMTPSessionStateMachine: Sendable {
 
     private mutating func decide(_ event: SMTPEvent, _ decider: inout some SMTPDecider) -> SMTPDecision {
         let decision = decider.decide(event, snapshot)
-        delivery = decision.delivery
+        if !decision.isPlain { delivery = decision.delivery }
         return decision
     }
 

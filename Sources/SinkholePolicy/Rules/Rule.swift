@@ -58,6 +58,28 @@ public enum RuleCommand: String, CaseIterable, Hashable, Sendable {
     }
 
     public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
+
+    /// This command's bit in a ``RuleBook``'s mask.
+    var bit: UInt32 {
+        switch self {
+        case .connect: 1 << 0
+        case .helo: 1 << 1
+        case .ehlo: 1 << 2
+        case .lhlo: 1 << 3
+        case .mail: 1 << 4
+        case .rcpt: 1 << 5
+        case .data: 1 << 6
+        case .content: 1 << 7
+        case .endOfData: 1 << 8
+        case .rset: 1 << 9
+        case .noop: 1 << 10
+        case .vrfy: 1 << 11
+        case .expn: 1 << 12
+        case .help: 1 << 13
+        case .quit: 1 << 14
+        case .unknown: 1 << 15
+        }
+    }
 }
 
 /// What a condition looks at.
@@ -236,6 +258,8 @@ public enum RuleStep: Hashable, Sendable {
     case pass
     /// Only delays the normal reply (smtp-sink's `-W`, `-w`).
     case delayOnly(RuleDelay)
+    /// The reply the later layers choose, delivered slowly: delayed, dribbled or split.
+    case slow(delay: RuleDelay?, bytesPerSecond: Int?, pieceSize: Int?)
 }
 
 /// Whose attempts a rule counts separately.

@@ -152,6 +152,8 @@ public final class RuleBook: Sendable {
     public let readsMessage: Bool
     /// The commands any rule answers: a session skips the lock for the others.
     public let commands: Set<RuleCommand>
+    /// The same as a bit set, checked on every command without hashing.
+    let commandMask: UInt32
 
     private struct RuleState: Sendable {
         var counts: LRUTable<String, Int>
@@ -179,9 +181,13 @@ public final class RuleBook: Sendable {
         contentThreshold = rules.filter { $0.commands.contains(.content) }.map(\.contentBytes).min()
         readsMessage = rules.contains(where: \.readsMessage)
         commands = rules.reduce(into: []) { $0.formUnion($1.commands) }
+        commandMask = commands.reduce(0) { $0 | $1.bit }
     }
 
     public var isEmpty: Bool { rules.isEmpty }
+
+    /// Whether any rule answers `command`.
+    func answers(_ command: RuleCommand) -> Bool { commandMask & command.bit != 0 }
 
     /// The first rule that fires for `event`, counting its answer.
     func match(_ input: RuleInput) -> RuleMatch? {

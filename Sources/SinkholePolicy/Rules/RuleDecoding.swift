@@ -329,8 +329,13 @@ public enum RuleDecoder {
             action = parsed
         }
         var reply: SMTPReply?
-        if action == .reply || action == .replyAndClose {
-            guard let codeValue = map["code"] else { throw fail("code", "is required for action \(action.rawValue)") }
+        let deliveryOnly = action == .reply && map["code"] == nil && map["message"] == nil && map["lines"] == nil
+            && (map["delay"] != nil || map["dribble"] != nil || map["split"] != nil)
+        if deliveryOnly {
+            // No reply of its own: the normal reply, delayed, dribbled or split,
+            // and the command takes effect.
+        } else if action == .reply || action == .replyAndClose {
+            guard let codeValue = map["code"] else { throw fail("code", "is required for action \(action.rawValue) (or give only delay, dribble or split to slow the normal reply)") }
             guard case .int(let number) = codeValue, let code = ReplyCode(number) else {
                 throw fail("code", "expected a reply code from 200 to 599, not \(codeValue)")
             }
@@ -375,15 +380,16 @@ public enum RuleDecoder {
         var dribble: Int?
         if let value = map["dribble"] {
             guard case .int(let n) = value, n >= 1, n <= 1_000_000 else { throw fail("dribble", "expected bytes per second, 1 to 1000000") }
-            guard reply != nil else { throw fail("dribble", "needs a reply to dribble") }
+            guard reply != nil || deliveryOnly else { throw fail("dribble", "needs a reply to dribble") }
             dribble = n
         }
         var split: Int?
         if let value = map["split"] {
             guard case .int(let n) = value, n >= 1 else { throw fail("split", "expected a piece size in bytes, 1 or more") }
-            guard reply != nil else { throw fail("split", "needs a reply to split") }
+            guard reply != nil || deliveryOnly else { throw fail("split", "needs a reply to split") }
             split = n
         }
+        if deliveryOnly { return .slow(delay: delay, bytesPerSecond: dribble, pieceSize: split) }
         return .respond(RuleResponse(action: action, reply: reply, delay: delay, bytesPerSecond: dribble, pieceSize: split))
     }
 
