@@ -6,14 +6,15 @@ import Yams
 /// keeping the order of mappings and lists.
 public enum ConfigFile {
     /// The document in the file at `path`; a one-line error when it cannot be read or parsed.
-    public static func load(_ path: String) throws -> ConfigValue {
+    /// `what`: the kind of file, for errors (`config file`, `rules file`).
+    public static func load(_ path: String, what: String = "config file") throws -> ConfigValue {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw SettingsError(description: "cannot read config file \(path): \((error as NSError).localizedDescription)")
+            throw SettingsError(description: "cannot read \(what) \(path): \((error as NSError).localizedDescription)")
         }
-        return try parse(text, name: "config file \(path)")
+        return try parse(text, name: "\(what) \(path)")
     }
 
     /// The document in `text`; `name` says where it came from in errors.

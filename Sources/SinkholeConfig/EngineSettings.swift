@@ -75,7 +75,7 @@ extension Settings {
             throw SettingsError(description: "\(file): \(error)")
         }
         if let (path, _) = layers.string("rules") {
-            let document = try ConfigFile.load(path)
+            let document = try ConfigFile.load(path, what: "rules file")
             do {
                 engine.rules += try RuleDecoder.decode(document, origin: path)
             } catch {

@@ -36,7 +36,7 @@ public struct ListenerSpec: Sendable {
     }
 
     static func loadRules(_ path: String, origin: String) throws -> [Rule] {
-        let document = try ConfigFile.load(path)
+        let document = try ConfigFile.load(path, what: "rules file")
         do {
             return try RuleDecoder.decode(document, origin: path)
         } catch {

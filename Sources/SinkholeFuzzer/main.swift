@@ -24,7 +24,9 @@ private let configuration = SessionConfiguration(hostname: "fuzz.test", maxRecip
 // Rules at most commands, with conditions and counts, so the engine's layers
 // are fuzzed too; half the inputs run without them (the byte after the first decides).
 private let fuzzRules: [Rule] = (try? RuleDecoder.decode(.list([
-    .map([("command", .list(["RCPT", "VRFY"])), ("condition", .map([("operator", "regex"), ("matchingValue", "^r[0-9]"), ("ignoreCase", .bool(true))])),
+    // No regex here: compiling a Swift Regex leaks a few hundred bytes inside
+    // the standard library (once, at load), which LeakSanitizer would report.
+    .map([("command", .list(["RCPT", "VRFY"])), ("condition", .map([("operator", "prefix"), ("matchingValue", "R1"), ("ignoreCase", .bool(true))])),
           ("responses", .list([.int(451), "pass", .int(550)])), ("count_per", "recipient")]),
     .map([("command", "MAIL"), ("condition", .map([("any", .list([.map([("operator", "contains"), ("matchingValue", "x")]),
                                                                   .map([("operator", "cidr"), ("field", "client_ip"), ("matchingValue", "192.0.2.0/31")])]))])),
@@ -99,7 +101,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
 private func check(_ action: SessionAction) {
     let reply: SMTPReply
     switch action {
-    case .reply(let r), .replyAndClose(let r), .startData(let r), .replyAndHang(let r): reply = r
+    case .reply(let r), .replyAndClose(let r), .startData(let r): reply = r
     case .none, .disconnect, .reset, .hang: return
     }
     precondition((200...599).contains(reply.code.value), "reply code \(reply.code)")

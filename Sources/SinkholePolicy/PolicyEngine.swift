@@ -76,9 +76,11 @@ public enum DecisionLayer: String, Hashable, Sendable, CaseIterable {
 public struct DecisionRecord: Hashable, Sendable {
     public enum Action: String, Hashable, Sendable {
         case reply, close, disconnect, reset, hang, delay, slow, capabilities
+        /// Let through: a greylist pass, a rule's accept.
+        case pass
 
         /// A fault injected (as the metrics count them), not just another reply.
-        public var isFault: Bool { self != .reply && self != .capabilities }
+        public var isFault: Bool { self != .reply && self != .capabilities && self != .pass }
     }
 
     public var layer: DecisionLayer
@@ -86,6 +88,8 @@ public struct DecisionRecord: Hashable, Sendable {
     /// The rule's id, or the trigger's verb.
     public var source: String?
     public var action: Action
+    /// The reply also came late (a rule's or trigger's own delay).
+    public var delayed: Bool = false
 
     /// The command's name: `MAIL`, `.`, `CONTENT`.
     public var event: String { command.rawValue }
@@ -151,11 +155,12 @@ public struct SessionPolicy: SMTPDecider, Sendable {
         // and no standing delay: triggers, then the mode, with nothing else looked at.
         if (context.ruleMask == 0 || context.ruleMask & RuleCommand(event).bit == 0) && !context.profileActive && sessionDelay == nil {
             if context.configuration.clientTriggers, mayTrigger(event), let decision = triggerDecision(event, session) {
-                return sessionDelay.map { delay in
-                    var delayed = decision
-                    if delayed.delivery.delay == nil { delayed.delivery.delay = delay }
-                    return delayed
-                } ?? decision
+                guard let delay = sessionDelay, decision.delivery.delay == nil else { return decision }
+                // dlay<N> set by this EHLO holds its own reply too.
+                var delayed = decision
+                delayed.delivery.delay = delay
+                count(.trigger, event, "dlay", .delay)
+                return delayed
             }
             switch event {
             case .rcpt(let path): return modeDecision(path, session)
@@ -169,6 +174,11 @@ public struct SessionPolicy: SMTPDecider, Sendable {
         // hold every reply that has no delay of its own.
         if decision.delivery.delay == nil, let delay = standingDelay(event) {
             decision.delivery.delay = delay
+            if sessionDelay != nil, event != .connect {
+                count(.trigger, event, "dlay", .delay)
+            } else {
+                count(.profile, event, context.profile?.name, .delay)
+            }
         }
         return decision
     }
@@ -238,7 +248,15 @@ public struct SessionPolicy: SMTPDecider, Sendable {
                                     pieceSize: response.pieceSize)
         let action: SMTPDecisionAction
         switch response.action {
-        case .reply: action = .reply(response.reply ?? .ok)
+        case .reply:
+            let reply = response.reply ?? .ok
+            switch reply.code.value {
+            // The greeting's, QUIT's and DATA's own codes: the command does what it
+            // normally does (the 354 starts the message, the 221 closes), in the rule's words.
+            case 220, 221, 354: action = .proceedWith(reply)
+            default: action = .reply(reply)
+            }
+        case .accept: action = response.reply.map(SMTPDecisionAction.proceedWith) ?? .proceed
         case .replyAndClose: action = .replyAndClose(response.reply ?? .ok)
         case .disconnect: action = .disconnect
         case .reset: action = .reset
@@ -396,7 +414,10 @@ public struct SessionPolicy: SMTPDecider, Sendable {
                 greylisted = verdict
             }
             greylistVerdict = verdict
-            guard verdict.defers else { return acceptDecision }
+            guard verdict.defers else {
+                count(.greylist, event, verdict.rawValue, .pass)
+                return acceptDecision
+            }
             let reply = settings.reply(recipient: recipient, secondsLeft: left)
             let action: SMTPDecisionAction = settings.answer == .close ? .replyAndClose(reply) : .reply(reply)
             return record(.greylist, event, verdict.rawValue, SMTPDecision(action))
@@ -418,14 +439,23 @@ public struct SessionPolicy: SMTPDecider, Sendable {
         case .reset: .reset
         case .hang: .hang
         }
-        note(layer, event, source, action)
+        note(layer, event, source, action, delayed: decision.delivery.delay != nil)
         return decision
     }
 
-    private mutating func note(_ layer: DecisionLayer, _ event: SMTPEvent, _ source: String?, _ action: DecisionRecord.Action) {
-        let entry = DecisionRecord(layer: layer, command: RuleCommand(event), source: source, action: action)
+    private mutating func note(_ layer: DecisionLayer, _ event: SMTPEvent, _ source: String?, _ action: DecisionRecord.Action,
+                               delayed: Bool = false) {
+        let entry = DecisionRecord(layer: layer, command: RuleCommand(event), source: source, action: action, delayed: delayed)
         lastRecord = entry
         // The shell flushes at 32; the cap only guards a shell that never does.
         if records.count < 1024 { records.append(entry) }
+    }
+
+    /// Counts a decision for the metrics without making it the session's
+    /// `decided_by` (a greylist pass, a standing delay).
+    private mutating func count(_ layer: DecisionLayer, _ event: SMTPEvent, _ source: String?, _ action: DecisionRecord.Action) {
+        if records.count < 1024 {
+            records.append(DecisionRecord(layer: layer, command: RuleCommand(event), source: source, action: action, delayed: false))
+        }
     }
 }

@@ -379,6 +379,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     /// The earliest moment something is due: a limit, or the end of lingering.
     var nextDeadline: NIODeadline {
         if closing { return lingerDeadline }
+        // While a reply is held back, sinkhole is the one keeping the client
+        // waiting (a 600 s greeting): the idle timeout does not run.
+        if holding { return min(started + sessionTimeLimit, dataDeadline) }
         return min(lastRead + idleTimeout, started + sessionTimeLimit, dataDeadline)
     }
 
@@ -390,7 +393,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             return
         }
         // The earliest limit is the one that passed, and the one reported.
-        let idle = lastRead + idleTimeout
+        let idle = holding ? NIODeadline.distantFuture : lastRead + idleTimeout
         let whole = started + sessionTimeLimit
         if idle <= whole && idle <= dataDeadline {
             exceeded("idle_timeout", .idleTimeout, reply: .idleTimeout, context: context)
@@ -440,8 +443,6 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             write(reply, delivery: delivery, context: context) { [self] context in
                 close(context: context, outcome: reply.code == .closing ? .quit : .refused)
             }
-        case .replyAndHang(let reply):
-            write(reply, delivery: delivery, context: context) { [self] context in hang(context: context) }
         case .disconnect:
             close(context: context, outcome: .disconnected)
         case .reset:
@@ -600,7 +601,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     private func write(_ reply: SMTPReply, context: ChannelHandlerContext) {
-        if (500...504).contains(reply.code.value) && !closing {
+        if (500...504).contains(reply.code.value) && !closing && !session.decided {
             // A command error (syntax, sequence, unknown, too long): a session
             // that makes too many is not an SMTP client worth answering.
             errors += 1
@@ -743,7 +744,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             size: contentSize, exceededLimit: contentExceeded, queueID: queueID, message: message, decider: &policy
         )
         tally.messages[contentExceeded ? .tooBig : (action.reply?.code.isPositive == true ? .accepted : .refused), default: 0] += 1
-        if case .reply(let reply) = action, reply.code.isPositive {
+        // A 2xx is an accepted message, whatever follows it (a rule's reply_and_close).
+        if let reply = action.reply, reply.code.isPositive {
             messages += 1
             if logsMessages {
                 logMessage(queueID: queueID, sender: sender, recipients: recipients)
@@ -782,7 +784,7 @@ extension SessionAction {
     /// The reply this action sends, if any.
     var reply: SMTPReply? {
         switch self {
-        case .reply(let reply), .replyAndClose(let reply), .startData(let reply), .replyAndHang(let reply): reply
+        case .reply(let reply), .replyAndClose(let reply), .startData(let reply): reply
         case .none, .disconnect, .reset, .hang: nil
         }
     }

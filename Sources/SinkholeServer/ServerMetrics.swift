@@ -98,6 +98,9 @@ public final class ServerMetrics: Sendable {
         if record.action.isFault {
             counters.append(Counter(label: "sinkhole_faults_injected_total", dimensions: [("kind", record.action.rawValue)], factory: factory))
         }
+        if record.delayed && record.action != .delay {
+            counters.append(Counter(label: "sinkhole_faults_injected_total", dimensions: [("kind", "delay")], factory: factory))
+        }
         return counters
     }
 

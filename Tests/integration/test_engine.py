@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import HOSTNAME, assert_one_line_error, raw_session, run_sinkhole
+from conftest import HOSTNAME, assert_one_line_error, raw_session, run_sinkhole, send_while_draining
 
 MAIL_OK = (250, b"2.1.0 OK")
 RCPT_OK = (250, b"2.1.5 OK")
@@ -371,3 +371,71 @@ def test_bad_engine_flags_stop_the_start_with_one_line(args, fragments):
     result = run_sinkhole("--http-listen", "none", *(args if args[0] == "--listen" else ["--listen", "127.0.0.1:0", *args]))
     assert result.returncode == 2, result
     assert_one_line_error(result, *fragments)
+
+
+def test_a_rules_354_starts_the_message_and_its_221_closes(sinkhole, tmp_path):
+    server = start_with_rules(sinkhole, tmp_path, """
+- {command: DATA, response: {code: 354, message: Go ahead}}
+- {command: QUIT, response: {code: 221, enhancedCode: 2.0.0, message: See you}}
+""")
+    client = raw_session(server)
+    client.command(b"MAIL FROM:<a@example.com>")
+    client.command(b"RCPT TO:<b@example.com>")
+    assert client.command(b"DATA") == (354, b"Go ahead")
+    client.send(b"Subject: x\r\n\r\nbody\r\n.\r\n")
+    assert client.reply1()[0] == 250
+    assert client.command(b"QUIT") == (221, b"2.0.0 See you")
+    assert client.at_eof()
+
+
+def test_a_content_reply_refuses_the_message_and_closes(sinkhole, tmp_path):
+    server = start_with_rules(sinkhole, tmp_path, """
+- {command: CONTENT, bytes: 2K, response: {code: 552, enhancedCode: 5.3.4, message: Too much}}
+""")
+    client = raw_session(server)
+    client.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
+    assert [client.reply1()[0] for _ in range(3)] == [250, 250, 354]
+    received = send_while_draining(client.sock, b"Subject: big\r\n\r\n" + (b"x" * 78 + b"\r\n") * 100 + b".\r\nQUIT\r\n", timeout=30)
+    assert received == b"552 5.3.4 Too much\r\n"
+
+
+def test_policy_refusals_are_not_client_errors(sinkhole):
+    """--max-errors counts the client's mistakes, not the 500s sinkhole was told to give."""
+    server = sinkhole("--mode", "accept", "--hard-reject", "RCPT", "--max-errors", "3")
+    client = server.raw()
+    client.reply()
+    client.send(b"EHLO client.test\r\n")
+    code, lines = client.reply()
+    assert code == 250 and b"PIPELINING" not in lines, "smtp-sink's -f withdraws PIPELINING"
+    client.command(b"MAIL FROM:<a@example.com>")
+    for _ in range(6):
+        assert client.command(b"RCPT TO:<b@example.com>") == (500, b"5.3.0 Error: command failed")
+    assert client.command(b"QUIT") == (221, b"2.0.0 Bye")
+
+
+def test_reply_and_close_after_a_250_counts_the_message_as_accepted(sinkhole, tmp_path):
+    server = start_with_rules(sinkhole, tmp_path, """
+- {command: ".", response: {code: 250, message: Taken, action: reply_and_close}}
+""")
+    client = raw_session(server)
+    client.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
+    assert [client.reply1()[0] for _ in range(3)] == [250, 250, 354]
+    client.send(b"Subject: x\r\n\r\n.\r\n")
+    assert client.reply1() == (250, b"Taken")
+    assert client.at_eof()
+    line = server.wait_for_log(lambda e: e["event"] == "connection")
+    assert (line["messages"], line["outcome"]) == (1, "refused")
+    assert server.metrics()['sinkhole_messages_total{outcome="accepted"}'] == 1
+
+
+def test_accept_one_address_under_bounce(sinkhole, tmp_path):
+    server = sinkhole("--mode", "bounce", "--rules", write(tmp_path, "r.yaml", """
+- {command: RCPT, condition: {operator: equals, field: recipient, matchingValue: vip@example.com}, response: {action: accept}}
+"""))
+    client = smtp_session(server)
+    client.mail("a@example.com")
+    assert client.rcpt("other@example.com") == (550, b"5.1.1 User unknown")
+    assert client.rcpt("vip@example.com") == RCPT_OK
+    code, _ = client.data(b"Subject: x\r\n\r\nbody\r\n")
+    assert code == 250
+    client.quit()

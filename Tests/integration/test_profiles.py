@@ -185,6 +185,10 @@ def test_greylist_delay_too_soon_then_passed(sinkhole):
     server.wait_for_log(lambda e: e["event"] == "connection" and e.get("greylist") == "passed")
     first = server.wait_for_log(lambda e: e["event"] == "connection")
     assert first["greylist"] == "too_soon", "the first session's last attempt came too soon"
+    metrics = server.metrics()
+    assert metrics['sinkhole_greylist_verdicts_total{verdict="new"}'] == 1
+    assert metrics['sinkhole_greylist_verdicts_total{verdict="too_soon"}'] >= 1
+    assert metrics['sinkhole_greylist_verdicts_total{verdict="passed"}'] == 1
 
 
 def test_greylist_net_key_lets_the_same_network_pass(sinkhole):
@@ -211,3 +215,15 @@ def test_greylist_auto_whitelist(sinkhole):
     client.quit()
     line = server.wait_for_log(lambda e: e["event"] == "connection")
     assert line["greylist"] == "whitelisted"
+
+
+def test_a_greeting_delay_longer_than_the_idle_timeout_still_greets(sinkhole):
+    """sinkhole, not the client, is the one waiting: the idle timeout does not run."""
+    server = sinkhole("--mode", "accept", "--idle-timeout", "500ms", "--listen", "127.0.0.1:0,greeting-delay=1500ms")
+    _, delayed = ports(server)
+    started = time.monotonic()
+    client = connect(delayed)
+    assert client.reply() == GREETING
+    assert time.monotonic() - started >= 1.4
+    assert client.command(b"NOOP") == (250, b"2.0.0 OK")
+    client.command(b"QUIT")

@@ -12,8 +12,6 @@ public enum SessionAction: Hashable, Sendable {
     case reset
     /// Answer nothing more: read and discard until the client or a limit ends it.
     case hang
-    /// Send this reply, then answer nothing more (a reply in the middle of content).
-    case replyAndHang(SMTPReply)
     /// Nothing: the session is already closed.
     case none
 }
@@ -79,6 +77,9 @@ public struct SMTPSessionStateMachine: Sendable {
     public private(set) var refusedRecipients = 0
     /// How the last action's reply goes on the wire.
     public private(set) var delivery: SMTPDelivery = .immediate
+    /// The last reply was the policy's choice, not the protocol's (a rule's
+    /// 500 is no client error, and counts toward no error limit).
+    public private(set) var decided = false
 
     public init(configuration: SessionConfiguration, clientIP: String?) {
         self.configuration = configuration
@@ -109,12 +110,14 @@ public struct SMTPSessionStateMachine: Sendable {
     /// A line that could not be parsed: its error reply, without changing state.
     public mutating func reject(_ error: SMTPParseError) -> SessionAction {
         delivery = SMTPDelivery()
+        decided = false
         return state == .closed ? .none : .reply(error.reply)
     }
 
     /// One parsed command.
     public mutating func receive(_ command: SMTPCommand, decider: inout some SMTPDecider) -> SessionAction {
         delivery = SMTPDelivery()
+        decided = false
         switch state {
         case .closed:
             return .none
@@ -171,6 +174,7 @@ public struct SMTPSessionStateMachine: Sendable {
     /// A line whose verb is not SMTP's: what the policy says, or `500 5.5.2`.
     public mutating func receiveUnknown(_ error: SMTPParseError, decider: inout some SMTPDecider) -> SessionAction {
         delivery = SMTPDelivery()
+        decided = false
         guard state != .closed else { return .none }
         return finish(decide(.unknown(verb: ""), &decider), normal: error.reply)
     }
@@ -179,16 +183,18 @@ public struct SMTPSessionStateMachine: Sendable {
     /// `.none` means go on reading.
     public mutating func receiveContent(bytes: Int, decider: inout some SMTPDecider) -> SessionAction {
         delivery = SMTPDelivery()
+        decided = false
         guard state == .receivingData else { return .none }
         let decision = decide(.content(bytes: bytes), &decider)
         switch decision.action {
         case .proceed:
             return .none
-        case .reply(let reply) where !reply.closesConnection:
-            // A reply in the middle of content: the message is refused and the
-            // rest of it is not read (smtp-sink's -A).
+        case .reply(let reply), .proceedWith(let reply):
+            // A reply in the middle of content refuses the message; the rest
+            // of it is not read, and the connection is closed (as smtp-sink's -A does).
             state = .closed
-            return .replyAndHang(reply)
+            decided = true
+            return .replyAndClose(reply)
         default:
             return finish(decision, normal: .ok)
         }
@@ -200,6 +206,7 @@ public struct SMTPSessionStateMachine: Sendable {
         size: Int, exceededLimit: Bool, queueID: String, message: String? = nil, decider: inout some SMTPDecider
     ) -> SessionAction {
         delivery = SMTPDelivery()
+        decided = false
         guard state == .receivingData else { return .none }
         defer { if state == .receivingData { resetTransaction(); state = .ready } }
         if exceededLimit || size > capabilities.maxMessageSize {
@@ -216,6 +223,7 @@ public struct SMTPSessionStateMachine: Sendable {
     private mutating func decide(_ event: SMTPEvent, _ decider: inout some SMTPDecider) -> SMTPDecision {
         let decision = decider.decide(event, snapshot)
         if !decision.isPlain { delivery = decision.delivery }
+        if case .proceed = decision.action {} else { decided = true }
         return decision
     }
 

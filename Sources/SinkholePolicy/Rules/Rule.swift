@@ -226,6 +226,9 @@ public enum RuleDelay: Hashable, Sendable {
 public struct RuleResponse: Hashable, Sendable {
     public enum Action: String, Hashable, Sendable, CaseIterable {
         case reply
+        /// The command takes effect (a recipient is added, a sender recorded),
+        /// with the rule's reply, a 2xx, or the normal one.
+        case accept
         case replyAndClose = "reply_and_close"
         case disconnect
         case reset

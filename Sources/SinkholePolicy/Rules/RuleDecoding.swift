@@ -116,7 +116,7 @@ public enum RuleDecoder {
         for (key, field) in fields {
             let normalised = normalise(key)
             guard ruleFields.contains(normalised) else {
-                throw RuleError(rule: name, field: key, reason: "unknown field (expected one of id, command, condition, response, responses, numberOfAnswer, count_per, probability, seed, ttl, bytes)")
+                throw RuleError(rule: name, field: key, reason: "unknown field (expected one of id, command, condition, response, responses, numberOfAnswer, count_per, probability, seed, ttl, bytes, description)")
             }
             map[normalised] = field
         }
@@ -324,7 +324,7 @@ public enum RuleDecoder {
         if let actionValue = map["action"] {
             guard let text = actionValue.scalarText,
                   let parsed = RuleResponse.Action(rawValue: text.lowercased().replacingDashes()) else {
-                throw fail("action", "unknown action \"\(actionValue)\" (expected reply, reply_and_close, disconnect, reset or hang)")
+                throw fail("action", "unknown action \"\(actionValue)\" (expected reply, accept, reply_and_close, disconnect, reset or hang)")
             }
             action = parsed
         }
@@ -334,12 +334,20 @@ public enum RuleDecoder {
         if deliveryOnly {
             // No reply of its own: the normal reply, delayed, dribbled or split,
             // and the command takes effect.
-        } else if action == .reply || action == .replyAndClose {
+        } else if action == .accept && map["code"] == nil {
+            // Accept with the normal reply.
+            for field in ["enhancedcode", "message", "lines"] where map[field] != nil {
+                throw fail(field, "needs a code")
+            }
+        } else if action == .reply || action == .replyAndClose || action == .accept {
             guard let codeValue = map["code"] else { throw fail("code", "is required for action \(action.rawValue) (or give only delay, dribble or split to slow the normal reply)") }
             guard case .int(let number) = codeValue, let code = ReplyCode(number) else {
                 throw fail("code", "expected a reply code from 200 to 599, not \(codeValue)")
             }
             try checkFits(code: number, commands: commands, fail: fail)
+            if action == .accept && !(200..<300).contains(number) && number != 354 {
+                throw fail("code", "action accept takes a 2xx, not \(number)")
+            }
             var enhanced: EnhancedStatusCode?
             if let value = map["enhancedcode"] {
                 guard let text = value.scalarText, let parsed = EnhancedStatusCode(text[...]) else {
