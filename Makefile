@@ -88,6 +88,8 @@ test-terraform: tools
 FUZZ_BUILD := $(SWIFT) build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING \
 	--product SinkholeFuzzer --scratch-path .build-fuzz
 FUZZER := .build-fuzz/debug/SinkholeFuzzer
+# See the file for why: one-time initialisation only.
+export LSAN_OPTIONS := suppressions=$(CURDIR)/Tests/FuzzCorpus.lsan.supp
 fuzz-build: build-deps
 	@# ld.gold warns once per ASan symbol it cannot export: toolchain noise, not ours.
 	@set -o pipefail; $(FUZZ_BUILD) 2>&1 | grep -v "Cannot export local symbol"

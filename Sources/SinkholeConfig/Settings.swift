@@ -105,38 +105,11 @@ public struct SettingLayers {
 }
 
 public enum Parse {
-    /// `30`, `0.5`, `500ms`, `30s`, `5m`, `2h`.
-    public static func duration(_ text: String) -> Duration? {
-        let text = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        var number = text
-        var scale = 1.0
-        for (suffix, factor) in units where text.hasSuffix(suffix) {
-            number = String(text.dropLast(suffix.count))
-            scale = factor
-            break
-        }
-        guard let value = Double(number), value.isFinite, value >= 0, value * scale <= 365 * 86400 else { return nil }
-        return .milliseconds(Int64((value * scale * 1000).rounded()))
-    }
+    /// `30`, `0.5`, `500ms`, `30s`, `5m`, `2h`, `1d` (the policy's reader, shared with rules).
+    public static func duration(_ text: String) -> Duration? { DurationText.parse(text) }
 
     /// `1048576`, `64K`, `25M`, `1G` (binary multiples; `KiB`, `MB` also read).
-    public static func size(_ text: String) -> Int? {
-        var text = text.trimmingCharacters(in: .whitespaces).uppercased()
-        for suffix in ["IB", "B"] where text.hasSuffix(suffix) && text.count > suffix.count {
-            text.removeLast(suffix.count)
-            break
-        }
-        let multipliers: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
-        var multiplier = 1
-        if let last = text.last, let factor = multipliers[last] {
-            multiplier = factor
-            text.removeLast()
-        }
-        guard !text.isEmpty, text.allSatisfy(\.isNumber), let value = Int(text),
-              value <= Int.max / multiplier else { return nil }
-        return value * multiplier
-    }
+    public static func size(_ text: String) -> Int? { SizeText.parse(text) }
 
     public static func bool(_ text: String) -> Bool? {
         switch text.trimmingCharacters(in: .whitespaces).lowercased() {

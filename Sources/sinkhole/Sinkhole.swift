@@ -35,7 +35,7 @@ struct Sinkhole: AsyncParsableCommand {
         (--listen 127.0.0.1:2526,greeting-delay=30s) and greylisting as Postgrey, SQLgrey or \
         milter-greylist do it (--greylist-preset).
 
-        Durations take a unit: 500ms, 30s, 5m, 2h (a bare number is seconds). Sizes take K, M or G.
+        Durations take a unit: 500ms, 30s, 5m, 2h, 2d (a bare number is seconds). Sizes take K, M or G.
         """,
         subcommands: [Healthcheck.self]
     )

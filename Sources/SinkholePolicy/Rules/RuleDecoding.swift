@@ -237,7 +237,10 @@ public enum RuleDecoder {
         }
         if let inner = map["not"] {
             guard map.count == 1 else { throw fail("not", "stands alone in its condition") }
-            return .not(try decodeCondition(inner, rule: rule, path: "\(path).not"))
+            // The inner condition first, then the case: building an indirect
+            // case around a `try` leaked its box (seen under LeakSanitizer).
+            let negated = try decodeCondition(inner, rule: rule, path: "\(path).not")
+            return .not(negated)
         }
         for combinator in ["all", "any"] {
             guard let list = map[combinator] else { continue }
@@ -245,7 +248,8 @@ public enum RuleDecoder {
             guard case .list(let items) = list, !items.isEmpty else { throw fail(combinator, "expected a non-empty list of conditions") }
             var conditions: [RuleCondition] = []
             for (index, item) in items.enumerated() {
-                conditions.append(try decodeCondition(item, rule: rule, path: "\(path).\(combinator)[\(index)]"))
+                let condition = try decodeCondition(item, rule: rule, path: "\(path).\(combinator)[\(index)]")
+                conditions.append(condition)
             }
             return combinator == "all" ? .all(conditions) : .any(conditions)
         }
