@@ -12,7 +12,12 @@ public enum ConfigFile {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw SettingsError(description: "cannot read \(what) \(path): \((error as NSError).localizedDescription)")
+            // A pipe (`--rules <(generate-rules)`) cannot be read that way: read it as a stream.
+            guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.readToEnd(),
+                  let streamed = String(data: data, encoding: .utf8) else {
+                throw SettingsError(description: "cannot read \(what) \(path): \((error as NSError).localizedDescription)")
+            }
+            text = streamed
         }
         return try parse(text, name: "\(what) \(path)")
     }

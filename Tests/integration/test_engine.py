@@ -439,3 +439,23 @@ def test_accept_one_address_under_bounce(sinkhole, tmp_path):
     code, _ = client.data(b"Subject: x\r\n\r\nbody\r\n")
     assert code == 250
     client.quit()
+
+
+def test_rules_can_come_from_a_pipe(tmp_path):
+    """`--rules <(generate-rules)`: a pipe is read as a stream (here the rules are bad, so sinkhole says what it read)."""
+    import os
+    import subprocess
+
+    from conftest import binary_path, clean_environment
+
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"- {id: piped, command: RCPT, response: {code: 999}}\n")
+    os.close(write_end)
+    try:
+        result = subprocess.run(
+            [str(binary_path()), "--listen", "127.0.0.1:0", "--http-listen", "none", "--rules", f"/dev/fd/{read_end}"],
+            env=clean_environment(), stdin=subprocess.DEVNULL, capture_output=True, timeout=20, pass_fds=(read_end,),
+        )
+    finally:
+        os.close(read_end)
+    assert_one_line_error(result, f"/dev/fd/{read_end}: rule piped: response.code: expected a reply code from 200 to 599")
