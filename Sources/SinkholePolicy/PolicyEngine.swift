@@ -117,10 +117,11 @@ public struct SessionPolicy: SMTPDecider, Sendable {
 
     /// The last decision that was not the normal reply.
     public private(set) var lastRecord: DecisionRecord?
-    /// Decisions since ``takeRecords()``, for metrics (only non-normal ones).
+    /// Decisions since ``clearRecords()``, for metrics: those other than the
+    /// normal reply, greylist passes and standing delays.
     public internal(set) var records: [DecisionRecord] = []
 
-    /// Whether ``takeRecords()`` has anything (inlined: asked after every command).
+    /// Whether ``records`` has anything (inlined: asked after every command).
     @inlinable public var hasRecords: Bool { !records.isEmpty }
 
     public init(mode: Mode, context: PolicyContext) {
@@ -133,19 +134,9 @@ public struct SessionPolicy: SMTPDecider, Sendable {
         self.init(mode: mode, context: PolicyContext(configuration: configuration, profile: profile))
     }
 
-    /// Which layer decided the last refusal, for the connection log.
-    public var lastDecision: String? { lastRecord?.layer.rawValue }
-
     public var contentThreshold: Int? { context.contentThreshold }
 
     public var wantsMessage: Bool { context.wantsMessage }
-
-    /// The records gathered since the last call, emptied.
-    public mutating func takeRecords() -> [DecisionRecord] {
-        guard !records.isEmpty else { return [] }
-        defer { records.removeAll(keepingCapacity: true) }
-        return records
-    }
 
     /// Empties the records, keeping their storage (read them from ``records`` first).
     public mutating func clearRecords() { records.removeAll(keepingCapacity: true) }
