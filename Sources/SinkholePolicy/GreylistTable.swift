@@ -173,8 +173,6 @@ public final class GreylistTable: Sendable {
         self.init(settings: settings, capacity: capacity)
     }
 
-    public var window: Duration { settings.retryWindow }
-
     /// The key of an attempt.
     public func key(clientIP: String, sender: String, recipient: String) -> String {
         switch settings.key {

@@ -33,10 +33,6 @@ public struct ListenerProfile: Sendable {
         self.rulesPath = rulesPath
     }
 
-    public var isPlain: Bool {
-        greetingDelay == nil && dropAfter == nil && commandDelay == nil && mode == nil && rules == nil && rulesPath == nil
-    }
-
     /// Reads the `key=value` options after a listen address; `name` is the address.
     /// Throws a one-line reason for an unknown or malformed option.
     public static func parse(options: [Substring], name: String) throws(ProfileError) -> ListenerProfile {

@@ -505,7 +505,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
 
     /// smtp-sink's -H (no read for a while after 354) and -A (550 after a while, then close).
     private func startDataTiming(context: ChannelHandlerContext) {
-        if let delay = dataTiming.readDelay, delay > .zero {
+        // With -A as well, nothing after the 354 is read at all: -H has nothing to delay.
+        if let delay = dataTiming.readDelay, delay > .zero, dataTiming.abortAfter == nil {
             hold(context: context)
             context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) { [self] in
                 guard let context = self.context, !closing else { return }

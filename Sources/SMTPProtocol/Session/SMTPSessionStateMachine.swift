@@ -193,7 +193,6 @@ public struct SMTPSessionStateMachine: Sendable {
             // A reply in the middle of content refuses the message; the rest
             // of it is not read, and the connection is closed (as smtp-sink's -A does).
             state = .closed
-            decided = true
             return .replyAndClose(reply)
         default:
             return finish(decision, normal: .ok)
@@ -268,12 +267,7 @@ public struct SMTPSessionStateMachine: Sendable {
         }
         let decision = decide(.rcpt(to), &decider)
         let action = finish(decision, normal: .recipientOK)
-        var decisionTookEffect = false
-        switch decision.action {
-        case .proceed, .proceedWith: decisionTookEffect = true
-        default: break
-        }
-        if case .reply(let reply) = action, reply.code.isPositive, decisionTookEffect {
+        if decision.action.takesEffect, case .reply(let reply) = action, reply.code.isPositive {
             snapshot.recipients.append(to)
         } else {
             refusedRecipients += 1

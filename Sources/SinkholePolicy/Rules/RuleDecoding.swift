@@ -157,8 +157,7 @@ public enum RuleDecoder {
 
         // responses
         var steps: [RuleStep] = []
-        if let response = map["response"], let responses = map["responses"] {
-            _ = response; _ = responses
+        if map["response"] != nil && map["responses"] != nil {
             throw fail("responses", "give either response or responses, not both")
         }
         if let response = map["response"] {
