@@ -170,6 +170,8 @@ public struct Settings: Sendable {
     /// The operations HTTP listener (`/healthz`, `/readyz`, `/metrics`); nil for `none`.
     public var httpListen: ListenAddress?
     public var hostname: String
+    /// Whose words the normal replies are in (a listener's `personality=` overrides it).
+    public var personality: SMTPPersonality
     public var mode: (text: String, origin: String)?
     public var modeFile: String?
     public var modeSource: ModeSourceSpec?
@@ -229,6 +231,8 @@ public struct Settings: Sendable {
             return !trimmed.isEmpty && trimmed.utf8.count <= 255 && !trimmed.contains(where: { $0 == " " || $0.isNewline })
                 ? trimmed : nil
         }, expected: "a host name without spaces")
+        personality = try layers.value("personality", default: .sinkhole, { SMTPPersonality(parsing: $0) },
+                                       expected: "one of \(SMTPPersonality.names)")
 
         if let mode = layers.string("mode") {
             guard Mode(parsing: mode.value) != nil else {

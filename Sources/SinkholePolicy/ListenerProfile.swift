@@ -1,3 +1,5 @@
+import SMTPProtocol
+
 /// How one listener misbehaves whatever the client says: BadSMTP's port
 /// bands and more, written after the address of `--listen`:
 ///
@@ -21,9 +23,11 @@ public struct ListenerProfile: Sendable {
     public var rules: RuleBook?
     /// The path `rules=` named, until the executable loads it.
     public var rulesPath: String?
+    /// Whose words this listener's normal replies are in, whatever `--personality` says.
+    public var personality: SMTPPersonality?
 
     public init(name: String, greetingDelay: Duration? = nil, dropAfter: Duration? = nil, commandDelay: Duration? = nil,
-                mode: Mode? = nil, rules: RuleBook? = nil, rulesPath: String? = nil) {
+                mode: Mode? = nil, rules: RuleBook? = nil, rulesPath: String? = nil, personality: SMTPPersonality? = nil) {
         self.name = name
         self.greetingDelay = greetingDelay
         self.dropAfter = dropAfter
@@ -31,6 +35,7 @@ public struct ListenerProfile: Sendable {
         self.mode = mode
         self.rules = rules
         self.rulesPath = rulesPath
+        self.personality = personality
     }
 
     /// Reads the `key=value` options after a listen address; `name` is the address.
@@ -62,13 +67,18 @@ public struct ListenerProfile: Sendable {
             case "rules":
                 guard let value, !value.isEmpty else { throw ProfileError(reason: "rules needs a file, such as rules=/path/rules.yaml") }
                 profile.rulesPath = value
+            case "personality":
+                guard let value, let personality = SMTPPersonality(parsing: value) else {
+                    throw ProfileError(reason: "personality needs one of \(SMTPPersonality.names)")
+                }
+                profile.personality = personality
             case "name":
                 guard let value, !value.isEmpty, !value.contains(where: { $0 == " " }) else {
                     throw ProfileError(reason: "name needs a value without spaces")
                 }
                 profile.name = value
             default:
-                throw ProfileError(reason: "unknown listener option \"\(key)\" (expected greeting-delay, drop-after, drop-at-connect, command-delay, mode, rules or name)")
+                throw ProfileError(reason: "unknown listener option \"\(key)\" (expected greeting-delay, drop-after, drop-at-connect, command-delay, mode, rules, personality or name)")
             }
         }
         return profile

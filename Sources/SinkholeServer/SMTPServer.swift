@@ -112,6 +112,7 @@ public final class SMTPServer: Service, Sendable {
         let modes = modes
         // One context per listener, shared by its sessions.
         let context = PolicyContext(configuration: policy, profile: profile)
+        let session = profile?.personality.map(configuration.session.speaking) ?? configuration.session
         let logger = logger
         let metrics = metrics
         let clocks = clocks
@@ -130,13 +131,13 @@ public final class SMTPServer: Service, Sendable {
                             "limit": "max_connections", "max": "\(configuration.maxConnections)",
                         ])
                         metrics?.connectionsRefused.increment()
-                        try handlers.addHandler(RefuseConnectionHandler())
+                        try handlers.addHandler(RefuseConnectionHandler(reply: session.replies.adapt(.tooManyConnections)))
                         return
                     }
                     let mode = modes.current
                     try handlers.addHandler(SMTPSessionHandler(
                         lineLengthLimit: configuration.commandLineLengthLimit,
-                        configuration: configuration.session,
+                        configuration: session,
                         policy: SessionPolicy(mode: mode, context: context),
                         remote: remote,
                         headerLogLimit: configuration.headerLogLimit,
@@ -165,9 +166,13 @@ final class RefuseConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    private let reply: SMTPReply
+
+    init(reply: SMTPReply) { self.reply = reply }
+
     func channelActive(context: ChannelHandlerContext) {
         var buffer = context.channel.allocator.buffer(capacity: 48)
-        buffer.writeSMTPReply(.tooManyConnections)
+        buffer.writeSMTPReply(reply)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
     }

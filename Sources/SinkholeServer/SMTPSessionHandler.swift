@@ -234,7 +234,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             if case .failure = parsed, Self.isHTTPRequest(line) {
                 notice("http_request")
                 outcome = .httpRequest
-                perform(.replyAndClose(.httpRequest), context: context)
+                perform(.replyAndClose(session.replies.adapt(.httpRequest)), context: context)
                 return
             }
             switch parsed {
@@ -261,7 +261,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             notice("limit_exceeded", [
                 "limit": "command_line_length", "max": .stringConvertible(decoder.lineLengthLimit),
             ])
-            perform(.reply(.lineTooLong), context: context)
+            perform(.reply(session.replies.lineTooLong), context: context)
         case .content(let bytes):
             tally.bytes += bytes.readableBytes
             receiveContent(bytes, context: context)
@@ -305,7 +305,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 closeAfterMessage = true
             } else {
                 outcome = .shutdown
-                perform(.replyAndClose(.shuttingDown), context: context)
+                perform(.replyAndClose(session.replies.shuttingDown), context: context)
             }
         } else {
             context.fireUserInboundEventTriggered(event)
@@ -523,7 +523,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                       dataStarts == thisMessage else { return }
                 session.close()
                 replyingTo = "end_of_data"
-                perform(.replyAndClose(.dataAborted), context: context)
+                perform(.replyAndClose(session.replies.adapt(.dataAborted)), context: context)
             }
         }
     }
@@ -533,7 +533,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         guard !closing else { return }
         notice("limit_exceeded", ["limit": "\(limit)"])
         outcome = reason
-        perform(.replyAndClose(reply), context: context)
+        perform(.replyAndClose(session.replies.adapt(reply)), context: context)
     }
 
     /// `GET / HTTP/1.1` and the like: a verb of HTTP's, then ` HTTP/`.
@@ -612,7 +612,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 lastReplyCode = SMTPReply.tooManyErrors.code.value
                 if metrics != nil { tally.replies[.init(code: 421, command: replyingTo), default: 0] += 1 }
                 var buffer = context.channel.allocator.buffer(capacity: 64)
-                buffer.writeSMTPReply(.tooManyErrors)
+                buffer.writeSMTPReply(session.replies.adapt(.tooManyErrors))
                 context.write(wrapOutboundOut(buffer), promise: nil)
                 close(context: context, outcome: .tooManyErrors)
                 return
@@ -761,7 +761,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         flushRecords()
         if closeAfterMessage && !closing {
             outcome = .shutdown
-            perform(.replyAndClose(.shuttingDown), context: context)
+            perform(.replyAndClose(session.replies.shuttingDown), context: context)
         }
     }
 

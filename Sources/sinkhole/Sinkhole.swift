@@ -59,6 +59,11 @@ struct Sinkhole: AsyncParsableCommand {
         "Name in the greeting and the EHLO reply. (default: the system host name)", valueName: "name"))
     var hostname: String?
 
+    @Option(name: .customLong("personality"), help: ArgumentHelp(
+        "Whose words the normal replies are in: sinkhole (250 2.1.0 OK) or badsmtp (BadSMTP's 250 OK, 221 Bye, 503 texts and greeting). (default: sinkhole)",
+        valueName: "name"))
+    var personality: String?
+
     @Option(name: .customLong("mode"), help: ArgumentHelp(
         "Fixed mode: defer, bounce, accept, accept-log or greylist. (default: defer)", valueName: "mode"))
     var mode: String?
@@ -289,7 +294,7 @@ struct Sinkhole: AsyncParsableCommand {
             "hard-reject": hardReject, "soft-reject": softReject, "disconnect": disconnect, "close": close, "delay": delay,
         ]
         let single: [(String, String?)] = [
-            ("hostname", hostname), ("mode", mode), ("mode-file", modeFile), ("mode-cache-ttl", modeCacheTTL),
+            ("hostname", hostname), ("personality", personality), ("mode", mode), ("mode-file", modeFile), ("mode-cache-ttl", modeCacheTTL),
             ("mode-source", modeSource), ("ssm-with-decryption", ssmWithDecryption ? "true" : nil),
             ("aws-region", awsRegion), ("aws-connect-timeout", awsConnectTimeout),
             ("aws-request-timeout", awsRequestTimeout),
@@ -368,12 +373,14 @@ struct Sinkhole: AsyncParsableCommand {
             for (offset, delay) in ListenerProfile.badsmtpDelays.enumerated() {
                 let port = ListenerProfile.badsmtpGreetingBase + offset
                 listeners.append(ListenerSpec(address: ListenAddress(host: "127.0.0.1", port: port),
-                                              profile: ListenerProfile(name: "badsmtp-greeting-\(port)", greetingDelay: delay)))
+                                              profile: ListenerProfile(name: "badsmtp-greeting-\(port)", greetingDelay: delay,
+                                                                       personality: .badsmtp)))
             }
             for (offset, delay) in ListenerProfile.badsmtpDelays.enumerated() {
                 let port = ListenerProfile.badsmtpDropBase + offset
                 listeners.append(ListenerSpec(address: ListenAddress(host: "127.0.0.1", port: port),
-                                              profile: ListenerProfile(name: "badsmtp-drop-\(port)", dropAfter: delay)))
+                                              profile: ListenerProfile(name: "badsmtp-drop-\(port)", dropAfter: delay,
+                                                                       personality: .badsmtp)))
             }
         }
         var profiles: [Int: ListenerProfile] = [:]
@@ -390,6 +397,7 @@ struct Sinkhole: AsyncParsableCommand {
                 listen: listeners.map(\.address),
                 session: SessionConfiguration(
                     hostname: settings.hostname,
+                    personality: settings.personality,
                     maxRecipients: settings.maxRecipients,
                     maxMessageSize: settings.maxMessageSize
                 ),

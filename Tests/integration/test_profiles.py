@@ -125,12 +125,18 @@ def test_badsmtp_port_bands(sinkhole):
         pytest.skip(f"BadSMTP's fixed ports {taken} are in use on this machine")
     server = sinkhole("--mode", "accept", "--badsmtp-ports")
     assert len(ports(server)) == 21
+    # The bands speak BadSMTP's words; the main listener stays sinkhole's (--personality).
+    badsmtp_greeting = (220, [f"{HOSTNAME} ESMTP BadSMTP - The Reliably Unreliable Mail Server https://badsmtp.com".encode()])
     client = connect(25200)
+    assert client.reply() == badsmtp_greeting
+    assert client.command(b"NOOP") == (250, b"OK")
+    client.close()
+    client = connect(server.port)
     assert client.reply() == GREETING
     client.close()
     started = time.monotonic()
     client = connect(25201)
-    assert client.reply() == GREETING
+    assert client.reply() == badsmtp_greeting
     assert time.monotonic() - started >= 0.9
     client.close()
     assert connect(25600).sock.recv(100) == b""

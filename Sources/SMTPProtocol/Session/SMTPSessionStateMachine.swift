@@ -19,20 +19,34 @@ public enum SessionAction: Hashable, Sendable {
 /// The settings a session runs with.
 public struct SessionConfiguration: Hashable, Sendable {
     /// The name in the greeting and the EHLO reply.
-    public var hostname: String
+    public let hostname: String
+    /// Whose words the normal replies are in.
+    public let personality: SMTPPersonality
     /// Most recipients one transaction may have; the next gets `452 4.5.3`.
     public var maxRecipients: Int
     /// Largest message in octets; advertised as `SIZE`, larger ones get `552 5.3.4`.
     public var maxMessageSize: Int
+    /// The replies sessions make themselves, built once for all of them.
+    public let replies: SMTPReplyBook
 
     public init(
         hostname: String,
+        personality: SMTPPersonality = .sinkhole,
         maxRecipients: Int = SMTPDefaults.maxRecipients,
         maxMessageSize: Int = SMTPDefaults.maxMessageSize
     ) {
         self.hostname = hostname
+        self.personality = personality
         self.maxRecipients = maxRecipients
         self.maxMessageSize = maxMessageSize
+        self.replies = SMTPReplyBook(personality: personality, hostname: hostname)
+    }
+
+    /// The same settings in another personality's words.
+    public func speaking(_ personality: SMTPPersonality) -> SessionConfiguration {
+        personality == self.personality ? self
+            : SessionConfiguration(hostname: hostname, personality: personality,
+                                   maxRecipients: maxRecipients, maxMessageSize: maxMessageSize)
     }
 
     /// What a session offers unless its policy says otherwise.
@@ -40,6 +54,19 @@ public struct SessionConfiguration: Hashable, Sendable {
 
     /// The EHLO keywords, each of which sinkhole implements.
     public var extensions: [String] { capabilities.keywords }
+
+    // The reply book follows from the name and the personality.
+    public static func == (a: SessionConfiguration, b: SessionConfiguration) -> Bool {
+        a.hostname == b.hostname && a.personality == b.personality
+            && a.maxRecipients == b.maxRecipients && a.maxMessageSize == b.maxMessageSize
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(hostname)
+        hasher.combine(personality)
+        hasher.combine(maxRecipients)
+        hasher.combine(maxMessageSize)
+    }
 }
 
 /// The sequence rules of an SMTP session (RFC 5321 §4.1.4), as a value with no
@@ -69,6 +96,8 @@ public struct SMTPSessionStateMachine: Sendable {
     }
 
     public let configuration: SessionConfiguration
+    /// The replies the session makes itself.
+    public var replies: SMTPReplyBook { configuration.replies }
     private var state: State = .greeted
     private var snapshot: SessionSnapshot
     /// What the session offers now: the configured set, or the policy's for this session.
@@ -104,14 +133,14 @@ public struct SMTPSessionStateMachine: Sendable {
     /// The first reply of the session: the greeting, or what the policy puts in its place.
     /// A reply at connect other than a `421` leaves the session open (as smtp-sink's `-f CONNECT` does).
     public mutating func greeting(decider: inout some SMTPDecider) -> SessionAction {
-        finish(decide(.connect, &decider), normal: .greeting(hostname: configuration.hostname))
+        finish(decide(.connect, &decider), normal: replies.greeting)
     }
 
     /// A line that could not be parsed: its error reply, without changing state.
     public mutating func reject(_ error: SMTPParseError) -> SessionAction {
         delivery = SMTPDelivery()
         decided = false
-        return state == .closed ? .none : .reply(error.reply)
+        return state == .closed ? .none : .reply(replies.adapt(error.reply))
     }
 
     /// One parsed command.
@@ -123,7 +152,7 @@ public struct SMTPSessionStateMachine: Sendable {
             return .none
         case .receivingData:
             // The server reads content, not commands, in this state.
-            return .reply(.badSequence("Command during message content"))
+            return .reply(replies.sequence(.duringContent, verb: command.verb))
         case .greeted, .ready, .transaction:
             break
         }
@@ -133,13 +162,13 @@ public struct SMTPSessionStateMachine: Sendable {
             guard decision.action.takesEffect else { return finish(decision, normal: .ok) }
             startOver(helo: domain, extended: false)
             capabilities = configuration.capabilities
-            return finish(decision, normal: .helo(hostname: configuration.hostname))
+            return finish(decision, normal: replies.helo)
         case .ehlo(let domain):
             let decision = decide(.ehlo(domain), &decider)
             guard decision.action.takesEffect else { return finish(decision, normal: .ok) }
             startOver(helo: domain, extended: true)
             capabilities = decision.adjustments?.applied(to: configuration.capabilities) ?? configuration.capabilities
-            return finish(decision, normal: .ehlo(hostname: configuration.hostname, extensions: capabilities.keywords))
+            return finish(decision, normal: replies.ehlo(capabilities))
         case .mail(let from, let parameters):
             return mail(from: from, parameters: parameters, decider: &decider)
         case .rcpt(let to):
@@ -150,24 +179,24 @@ public struct SMTPSessionStateMachine: Sendable {
             let decision = decide(.rset, &decider)
             guard decision.action.takesEffect else { return finish(decision, normal: .ok) }
             if state == .transaction { resetTransaction(); state = .ready }
-            return finish(decision, normal: .ok)
+            return finish(decision, normal: replies.ok)
         case .noop:
-            return finish(decide(.noop, &decider), normal: .ok)
+            return finish(decide(.noop, &decider), normal: replies.ok)
         case .quit:
             // A refused QUIT leaves the session open, as smtp-sink's -f QUIT does
             // (BadSMTP's quit trigger asks for reply-and-close instead).
             let decision = decide(.quit, &decider)
-            guard decision.action.takesEffect else { return finish(decision, normal: .bye) }
+            guard decision.action.takesEffect else { return finish(decision, normal: replies.bye) }
             state = .closed
             if case .proceedWith(let reply) = decision.action { return .replyAndClose(reply) }
-            return .replyAndClose(.bye)
+            return .replyAndClose(replies.bye)
         case .vrfy(let argument):
-            return finish(decide(.vrfy(argument), &decider), normal: .cannotVerify)
+            return finish(decide(.vrfy(argument), &decider), normal: replies.vrfy(argument))
         case .help:
-            return finish(decide(.help, &decider), normal: .help)
+            return finish(decide(.help, &decider), normal: replies.help)
         case .notImplemented(let verb):
             let event: SMTPEvent = verb == "EXPN" ? .expn : .unknown(verb: verb)
-            return finish(decide(event, &decider), normal: .commandNotImplemented)
+            return finish(decide(event, &decider), normal: replies.notImplemented(verb: verb))
         }
     }
 
@@ -176,7 +205,7 @@ public struct SMTPSessionStateMachine: Sendable {
         delivery = SMTPDelivery()
         decided = false
         guard state != .closed else { return .none }
-        return finish(decide(.unknown(verb: ""), &decider), normal: error.reply)
+        return finish(decide(.unknown(verb: ""), &decider), normal: replies.adapt(error.reply))
     }
 
     /// Message content has reached `bytes` octets: the policy may cut it short.
@@ -209,9 +238,9 @@ public struct SMTPSessionStateMachine: Sendable {
         guard state == .receivingData else { return .none }
         defer { if state == .receivingData { resetTransaction(); state = .ready } }
         if exceededLimit || size > capabilities.maxMessageSize {
-            return .reply(.messageTooBig)
+            return .reply(replies.messageTooBig(limit: capabilities.maxMessageSize))
         }
-        return finish(decide(.endOfData(size: size, message: message), &decider), normal: .queued(id: queueID))
+        return finish(decide(.endOfData(size: size, message: message), &decider), normal: replies.queued(id: queueID))
     }
 
     /// Closes the session from outside (timeout, shutdown, the peer went away).
@@ -241,32 +270,32 @@ public struct SMTPSessionStateMachine: Sendable {
 
     private mutating func mail(from: ReversePath, parameters: [MailParameter], decider: inout some SMTPDecider) -> SessionAction {
         switch state {
-        case .greeted: return .reply(.sendHeloFirst)
-        case .transaction: return .reply(.nestedMail)
+        case .greeted: return .reply(replies.sequence(.beforeHelo, verb: "MAIL"))
+        case .transaction: return .reply(replies.sequence(.nestedMail, verb: "MAIL"))
         default: break
         }
         for case .size(let declared) in parameters where declared > capabilities.maxMessageSize {
-            return .reply(.messageTooBig)
+            return .reply(replies.messageTooBig(limit: capabilities.maxMessageSize))
         }
         let decision = decide(.mail(from, parameters), &decider)
-        guard decision.action.takesEffect else { return finish(decision, normal: .senderOK) }
+        guard decision.action.takesEffect else { return finish(decision, normal: replies.senderOK) }
         snapshot.reversePath = from
         state = .transaction
-        return finish(decision, normal: .senderOK)
+        return finish(decision, normal: replies.senderOK)
     }
 
     private mutating func rcpt(to: ForwardPath, decider: inout some SMTPDecider) -> SessionAction {
         switch state {
-        case .greeted: return .reply(.sendHeloFirst)
-        case .ready: return .reply(.needMail)
+        case .greeted: return .reply(replies.sequence(.beforeHelo, verb: "RCPT"))
+        case .ready: return .reply(replies.sequence(.beforeMail, verb: "RCPT"))
         default: break
         }
         guard snapshot.recipients.count < configuration.maxRecipients else {
             refusedRecipients += 1
-            return .reply(.tooManyRecipients)
+            return .reply(replies.adapt(.tooManyRecipients))
         }
         let decision = decide(.rcpt(to), &decider)
-        let action = finish(decision, normal: .recipientOK)
+        let action = finish(decision, normal: replies.recipientOK)
         if decision.action.takesEffect, case .reply(let reply) = action, reply.code.isPositive {
             snapshot.recipients.append(to)
         } else {
@@ -277,18 +306,18 @@ public struct SMTPSessionStateMachine: Sendable {
 
     private mutating func data(decider: inout some SMTPDecider) -> SessionAction {
         switch state {
-        case .greeted: return .reply(.sendHeloFirst)
-        case .ready: return .reply(.needMail)
+        case .greeted: return .reply(replies.sequence(.beforeHelo, verb: "DATA"))
+        case .ready: return .reply(replies.sequence(.beforeMail, verb: "DATA"))
         default: break
         }
         guard !snapshot.recipients.isEmpty else {
-            return .reply(refusedRecipients > 0 ? .noValidRecipients : .needRecipient)
+            return .reply(replies.sequence(refusedRecipients > 0 ? .noValidRecipients : .beforeRecipient, verb: "DATA"))
         }
         let decision = decide(.data, &decider)
         guard decision.action.takesEffect else { return finish(decision, normal: .ok) }
         state = .receivingData
         if case .proceedWith(let reply) = decision.action { return .startData(reply) }
-        return .startData(.startMailInput)
+        return .startData(replies.startMailInput)
     }
 
     /// Turns a decision into an action: the normal reply, or the policy's,
