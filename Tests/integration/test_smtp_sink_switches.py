@@ -323,6 +323,14 @@ CASES = [
         (GREETING, ehlo(True), MAIL, RCPT, DATA, replace(END_OF_DATA, want=550, late=1)),
         closes=True,
     ),
+    # -H with -A: nothing is read after the 354 either way, so -A's clock decides.
+    Case(
+        "-H 1 -A 1, client sends the content",
+        ("-H", D, "-A", D),
+        ("--data-read-delay", D, "--abort-data-after", D),
+        (GREETING, ehlo(True), MAIL, RCPT, DATA, replace(END_OF_DATA, want=550, late=1)),
+        closes=True,
+    ),
 ]
 
 
