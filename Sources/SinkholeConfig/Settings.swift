@@ -200,6 +200,8 @@ public struct Settings: Sendable {
     public var logFormat: LogFormat
     /// The decision engine's rules, switches, triggers and greylisting.
     public var engine = EngineSettings()
+    /// The control API's access and what capture keeps.
+    public var api = APISettings()
     public var logLevel: Logger.Level
 
     /// Half the CPUs (NIO counts a container's CPU quota), at least one: sinkhole
@@ -318,6 +320,7 @@ public struct Settings: Sendable {
         logLevel = try layers.value("log-level", default: .info, { Logger.Level(rawValue: $0.lowercased()) },
                                     expected: "trace, debug, info, notice, warning, error or critical")
         try resolveEngine(layers)
+        try resolveAPI(layers)
     }
 }
 

@@ -35,12 +35,42 @@ public struct OpsServer: Service {
         greylist: GreylistTable,
         readiness: Readiness,
         eventLoops: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        control: ControlAPI? = nil,
+        jamesOnly: Bool = false,
         logger: Logger,
         onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) {
         self.address = (host, port)
         let greylistGauges = GreylistGauges(registry: registry)
         let router = Router()
+        if let token = control?.token {
+            router.add(middleware: BearerAuthentication(token: Array(token.utf8), readOpen: control?.readOpen ?? false,
+                                                        logger: logger))
+        }
+        if let control {
+            if jamesOnly { router.add(middleware: JamesStrictPaths()) }
+            JamesRoutes(runtime: control.runtime, capture: control.capture, logger: logger).add(to: router)
+        }
+        Self.addOperations(to: router, jamesOnly: jamesOnly, registry: registry, modes: modes, greylist: greylist,
+                           readiness: readiness, gauges: greylistGauges)
+        var quiet = logger
+        quiet.logLevel = max(logger.logLevel, .warning)
+        application = Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "sinkhole"),
+            onServerRunning: { channel in
+                if let local = channel.localAddress { onListening(local) }
+            },
+            eventLoopGroupProvider: .shared(eventLoops),
+            logger: quiet
+        )
+    }
+
+    private static func addOperations(
+        to router: Router<BasicRequestContext>, jamesOnly: Bool, registry: PrometheusCollectorRegistry,
+        modes: ModeProvider, greylist: GreylistTable, readiness: Readiness, gauges greylistGauges: GreylistGauges
+    ) {
+        guard !jamesOnly else { return }
         router.get("healthz") { _, _ in "ok\n" }
         router.get("readyz") { _, _ -> Response in
             var problems: [String] = []
@@ -58,17 +88,6 @@ public struct OpsServer: Service {
                             headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: ResponseBody(byteBuffer: ByteBuffer(bytes: text)))
         }
-        var quiet = logger
-        quiet.logLevel = max(logger.logLevel, .warning)
-        application = Application(
-            router: router,
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "sinkhole"),
-            onServerRunning: { channel in
-                if let local = channel.localAddress { onListening(local) }
-            },
-            eventLoopGroupProvider: .shared(eventLoops),
-            logger: quiet
-        )
     }
 
     public func run() async throws {

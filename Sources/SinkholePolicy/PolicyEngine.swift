@@ -10,6 +10,9 @@ public struct PolicyConfiguration: Sendable {
     public var greylist: GreylistTable
     /// The rules of `rules:`, `--rules` and smtp-sink's switches, in that order.
     public var rules: RuleBook
+    /// What the HTTP API sets while sinkhole runs (James's behaviours and
+    /// extensions), checked before `rules`.
+    public var runtime: RuntimeRules
     /// BadSMTP's client triggers (`--client-triggers`).
     public var clientTriggers: Bool
     /// smtp-sink's `-r`/`-f` also withdraw PIPELINING from the EHLO reply.
@@ -23,6 +26,7 @@ public struct PolicyConfiguration: Sendable {
         replies: ModeReplies = ModeReplies(),
         greylist: GreylistTable = GreylistTable(),
         rules: RuleBook = RuleBook(rules: []),
+        runtime: RuntimeRules? = nil,
         clientTriggers: Bool = true,
         withdrawPipelining: Bool = false,
         now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
@@ -32,6 +36,7 @@ public struct PolicyConfiguration: Sendable {
         self.acceptsWithDefault = replies.acceptReply == .recipientOK
         self.greylist = greylist
         self.rules = rules
+        self.runtime = runtime ?? (try! RuntimeRules())
         self.clientTriggers = clientTriggers
         self.withdrawPipelining = withdrawPipelining
         self.now = now
@@ -134,17 +139,33 @@ public struct SessionPolicy: SMTPDecider, Sendable {
         self.init(mode: mode, context: PolicyContext(configuration: configuration, profile: profile))
     }
 
-    public var contentThreshold: Int? { context.contentThreshold }
+    /// Read once when a session starts (the API's rules may change later).
+    public var contentThreshold: Int? {
+        [context.contentThreshold, context.configuration.runtime.contentThreshold].compactMap { $0 }.min()
+    }
 
-    public var wantsMessage: Bool { context.wantsMessage }
+    public var wantsMessage: Bool { context.wantsMessage || context.configuration.runtime.readsMessage }
 
     /// Empties the records, keeping their storage (read them from ``records`` first).
     public mutating func clearRecords() { records.removeAll(keepingCapacity: true) }
 
     public mutating func decide(_ event: SMTPEvent, _ session: SessionSnapshot) -> SMTPDecision {
+        guard case .ehlo = event, let extra = context.configuration.runtime.extensions else {
+            return decideEvent(event, session)
+        }
+        // The API's extra EHLO keywords (James's /smtpExtensions), whatever decided the EHLO.
+        var decision = decideEvent(event, session)
+        var adjustments = decision.adjustments ?? CapabilityAdjustments()
+        adjustments.extra = (adjustments.extra ?? []) + extra
+        decision.adjustments = adjustments
+        return decision
+    }
+
+    private mutating func decideEvent(_ event: SMTPEvent, _ session: SessionSnapshot) -> SMTPDecision {
         // The common case, with no rule for this command, no listener profile
         // and no standing delay: triggers, then the mode, with nothing else looked at.
-        if (context.ruleMask == 0 || context.ruleMask & RuleCommand(event).bit == 0) && !context.profileActive && sessionDelay == nil {
+        let ruleMask = context.ruleMask | context.configuration.runtime.mask
+        if (ruleMask == 0 || ruleMask & RuleCommand(event).bit == 0) && !context.profileActive && sessionDelay == nil {
             if context.configuration.clientTriggers, mayTrigger(event), let decision = triggerDecision(event, session) {
                 guard let delay = sessionDelay, decision.delivery.delay == nil else { return decision }
                 // dlay<N> set by this EHLO holds its own reply too.
@@ -227,9 +248,11 @@ public struct SessionPolicy: SMTPDecider, Sendable {
         let command = RuleCommand(event)
         let global = context.configuration.rules
         let local = context.profile?.rules
-        guard global.answers(command) || local?.answers(command) == true else { return nil }
+        let runtime = context.configuration.runtime.mask & command.bit != 0 ? context.configuration.runtime.book : nil
+        guard global.answers(command) || local?.answers(command) == true || runtime != nil else { return nil }
         let input = RuleInput(event: event, session: session, listener: context.profile?.name ?? "")
-        return local?.match(input) ?? global.match(input)
+        // The listener's, then the API's, then the configured ones.
+        return local?.match(input) ?? runtime?.match(input) ?? global.match(input)
     }
 
     // MARK: - Rules

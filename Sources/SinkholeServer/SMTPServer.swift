@@ -52,7 +52,7 @@ public final class SMTPServer: Service, Sendable {
         var bound: [any Channel] = []
         do {
             for (index, address) in configuration.listen.enumerated() {
-                bound.append(try await bootstrap(profile: configuration.profiles[index])
+                bound.append(try await bootstrap(profile: configuration.profiles[index], name: address.description)
                     .bind(host: address.host, port: address.port).get())
             }
         } catch {
@@ -106,7 +106,8 @@ public final class SMTPServer: Service, Sendable {
         }
     }
 
-    private func bootstrap(profile: ListenerProfile?) -> ServerBootstrap {
+    private func bootstrap(profile: ListenerProfile?, name: String) -> ServerBootstrap {
+        let listenerName = profile?.name ?? name
         let configuration = configuration
         let registry = registry
         let modes = modes
@@ -148,6 +149,8 @@ public final class SMTPServer: Service, Sendable {
                         dataTiming: .init(readDelay: configuration.dataReadDelay, abortAfter: configuration.abortDataAfter,
                                           messageLimit: configuration.ruleMessageLimit),
                         metrics: metrics,
+                        capture: configuration.capture,
+                        listenerName: listenerName,
                         logger: logger
                     ))
                 }

@@ -48,6 +48,17 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         var messageLimit = 1 << 20
     }
 
+    /// Where accepted messages are kept (`--capture memory`); nil: not kept.
+    private let capture: MailStore?
+    /// The listener's name, for captured mail.
+    private let listenerName: String
+    /// MAIL FROM's parameters in the open transaction, for captured mail.
+    private var mailParameters: [MailParameterText] = []
+    /// Bytes of the message reserved from the capture budget.
+    private var captureReserved = 0
+    /// The message did not fit the capture budget: it is refused with 452 4.3.1.
+    private var captureFull = false
+
     private var decoder: SMTPFrameDecoder
     /// Bytes of a line not yet complete, kept until the next read.
     private var pending: ByteBuffer?
@@ -117,7 +128,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
     /// The content size at which the policy is next asked about the message.
     private var contentCheckAt = Int.max
-    /// The message's text, for rules that read it.
+    /// The message's text, for rules that read it and for capture.
     private var messageText: ByteBuffer?
     /// Messages begun (354 sent), so a timer knows whether its message is still the one in DATA.
     private var dataStarts = 0
@@ -152,8 +163,12 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         maxErrors: Int = SMTPDefaults.maxErrors,
         dataTiming: DataTiming = DataTiming(),
         metrics: ServerMetrics? = nil,
+        capture: MailStore? = nil,
+        listenerName: String = "",
         logger: Logger
     ) {
+        self.capture = capture
+        self.listenerName = listenerName
         self.dataTiming = dataTiming
         self.logsMessages = policy.mode.logsMessages
         self.wantsMessage = policy.wantsMessage
@@ -245,6 +260,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 switch command {
                 case .rcpt: countRecipient(action, acceptedBefore: before)
                 case .ehlo, .helo: stripEnhanced = !session.capabilities.enhancedStatusCodes
+                case .mail(_, let parameters) where capture != nil:
+                    if action.reply?.code.isPositive == true { mailParameters = parameters.map(MailParameterText.init) }
                 default: break
                 }
                 perform(action, delivery: session.delivery, context: context)
@@ -434,7 +451,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             contentExceeded = false
             headers = nil
             headersComplete = false
-            messageText = wantsMessage ? context.channel.allocator.buffer(capacity: 1024) : nil
+            messageText = wantsMessage || capture != nil ? context.channel.allocator.buffer(capacity: 1024) : nil
+            captureFull = false
             contentCheckAt = contentThreshold ?? Int.max
             decoder.beginContent()
             dataDeadline = context.eventLoop.now + dataTimeLimit
@@ -534,6 +552,13 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         notice("limit_exceeded", ["limit": "\(limit)"])
         outcome = reason
         perform(.replyAndClose(session.replies.adapt(reply)), context: context)
+    }
+
+    /// Seconds since 1970, for captured mail.
+    static func wallClock() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
     /// `GET / HTTP/1.1` and the like: a verb of HTTP's, then ` HTTP/`.
@@ -682,9 +707,25 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         if logsMessages && !headersComplete { captureHeaders(bytes, context: context) }
         if var text = messageText {
             messageText = nil  // one owner while it grows
-            let room = dataTiming.messageLimit - text.readableBytes
-            var slice = bytes
-            if room > 0, let part = slice.readSlice(length: min(room, slice.readableBytes)) { text.writeImmutableBuffer(part) }
+            if let capture, !captureFull {
+                // The whole message, within the capture budget.
+                if capture.reserve(bytes.readableBytes, total: contentSize) {
+                    captureReserved += bytes.readableBytes
+                    text.writeImmutableBuffer(bytes)
+                } else {
+                    captureFull = true
+                    capture.release(captureReserved)
+                    captureReserved = 0
+                    notice("limit_exceeded", ["limit": "capture_max_bytes", "max": .stringConvertible(capture.maxBytes)])
+                    if !wantsMessage { return }
+                    text.moveWriterIndex(to: min(text.writerIndex, text.readerIndex + dataTiming.messageLimit))
+                    messageText = text
+                }
+            } else {
+                let room = dataTiming.messageLimit - text.readableBytes
+                var slice = bytes
+                if room > 0, let part = slice.readSlice(length: min(room, slice.readableBytes)) { text.writeImmutableBuffer(part) }
+            }
             messageText = text
         }
         if contentSize >= contentCheckAt {
@@ -739,11 +780,29 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         // The envelope, read before the state machine closes the transaction.
         let recipients = session.recipients
         let sender = session.reversePath
-        let message = messageText.map { String(decoding: $0.readableBytesView, as: UTF8.self) }
+        let text = messageText
         messageText = nil
+        let message = wantsMessage ? text.map { text in
+            String(decoding: text.readableBytesView.prefix(dataTiming.messageLimit), as: UTF8.self)
+        } : nil
         let action = session.receiveEndOfData(
-            size: contentSize, exceededLimit: contentExceeded, queueID: queueID, message: message, decider: &policy
+            size: contentSize, exceededLimit: contentExceeded, storageFull: captureFull, queueID: queueID,
+            message: message, decider: &policy
         )
+        if let capture {
+            if let text, !captureFull, !contentExceeded, action.reply?.code.isPositive == true {
+                capture.add(CapturedMail(
+                    queueID: queueID, receivedAt: Self.wallClock(),
+                    from: sender.map { $0 == .null ? "<>" : $0.bareAddress } ?? "<>", mailParameters: mailParameters,
+                    recipients: recipients.map { CapturedMail.Recipient(address: $0.bareAddress) },
+                    clientIP: remote?.ipAddress ?? "", helo: session.heloName ?? "", listener: listenerName,
+                    message: Array(text.readableBytesView)))
+            } else if captureFull {
+                capture.noteRefused()
+            }
+            capture.release(captureReserved)
+            captureReserved = 0
+        }
         tally.messages[contentExceeded ? .tooBig : (action.reply?.code.isPositive == true ? .accepted : .refused), default: 0] += 1
         // A 2xx is an accepted message, whatever follows it (a rule's reply_and_close).
         if let reply = action.reply, reply.code.isPositive {

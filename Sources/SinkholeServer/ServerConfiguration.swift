@@ -33,6 +33,8 @@ public struct ServerConfiguration: Sendable {
     public var abortDataAfter: Duration?
     /// Most message bytes kept for rules that read the message (`header:`, the final dot's argument).
     public var ruleMessageLimit: Int
+    /// Where accepted messages are kept (`--capture memory`); nil: bodies are discarded.
+    public var capture: MailStore?
 
     public init(
         listen: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 2525)],
@@ -48,8 +50,10 @@ public struct ServerConfiguration: Sendable {
         profiles: [Int: ListenerProfile] = [:],
         dataReadDelay: Duration? = nil,
         abortDataAfter: Duration? = nil,
-        ruleMessageLimit: Int = 1 << 20
+        ruleMessageLimit: Int = 1 << 20,
+        capture: MailStore? = nil
     ) {
+        self.capture = capture
         self.profiles = profiles
         self.dataReadDelay = dataReadDelay
         self.abortDataAfter = abortDataAfter

@@ -55,6 +55,41 @@ struct Sinkhole: AsyncParsableCommand {
         valueName: "host:port|none"))
     var httpListen: String?
 
+    @Option(name: .customLong("james-listen"), help: ArgumentHelp(
+        "A second HTTP listener with Apache James's mock-server routes only (/smtpBehaviors, /smtpMails, ...); James uses port 8000. (default: none)",
+        valueName: "host:port|none"))
+    var jamesListen: String?
+
+    @Option(name: .customLong("api-token"), help: ArgumentHelp(
+        "Bearer token every control route needs (health, readiness and metrics stay open); prefer SINKHOLE_API_TOKEN or --api-token-file, which ps does not show. (default: none)",
+        valueName: "token"))
+    var apiToken: String?
+
+    @Option(name: .customLong("api-token-file"), help: ArgumentHelp(
+        "File holding the bearer token (surrounding white space ignored). (default: none)", valueName: "path"))
+    var apiTokenFile: String?
+
+    @Flag(name: .customLong("api-read-open"), help: ArgumentHelp(
+        "Let read-only (GET) control routes through without the token. (env: SINKHOLE_API_READ_OPEN=true)"))
+    var apiReadOpen = false
+
+    @Flag(name: .customLong("api-insecure"), help: ArgumentHelp(
+        "Serve the control API on a non-loopback address without a token (logged as a warning). (env: SINKHOLE_API_INSECURE=true)"))
+    var apiInsecure = false
+
+    @Option(name: .customLong("capture"), help: ArgumentHelp(
+        "memory: keep accepted messages for the API (/smtpMails); off: discard bodies. (default: off)", valueName: "memory|off"))
+    var capture: String?
+
+    @Option(name: .customLong("capture-max-messages"), help: ArgumentHelp(
+        "Most messages capture keeps; the oldest is evicted first. (default: 1000)", valueName: "n"))
+    var captureMaxMessages: String?
+
+    @Option(name: .customLong("capture-max-bytes"), help: ArgumentHelp(
+        "Most bytes capture keeps (and as many for messages being received); a bigger message gets 452 4.3.1. (default: 32M)",
+        valueName: "size"))
+    var captureMaxBytes: String?
+
     @Option(name: .customLong("hostname"), help: ArgumentHelp(
         "Name in the greeting and the EHLO reply. (default: the system host name)", valueName: "name"))
     var hostname: String?
@@ -312,6 +347,9 @@ struct Sinkhole: AsyncParsableCommand {
             ("data-delay", dataDelay), ("data-read-delay", dataReadDelay), ("abort-data-after", abortDataAfter),
             ("badsmtp-ports", badsmtpPorts ? "true" : nil), ("rule-state-max-entries", ruleStateMaxEntries),
             ("rule-message-limit", ruleMessageLimit), ("seed", seed),
+            ("james-listen", jamesListen), ("api-token", apiToken), ("api-token-file", apiTokenFile),
+            ("api-read-open", apiReadOpen ? "true" : nil), ("api-insecure", apiInsecure ? "true" : nil),
+            ("capture", capture), ("capture-max-messages", captureMaxMessages), ("capture-max-bytes", captureMaxBytes),
         ]
         for (key, value) in single { values[key] = value.map { [$0] } ?? [] }
         return values
@@ -368,6 +406,17 @@ struct Sinkhole: AsyncParsableCommand {
         func book(_ rules: [Rule]) -> RuleBook {
             RuleBook(rules: rules, maxKeysPerRule: engine.ruleStateMaxEntries, random: random)
         }
+        let runtime = try! RuntimeRules(makeBook: { rules in
+            RuleBook(rules: rules, maxKeysPerRule: engine.ruleStateMaxEntries, random: random)
+        })
+        let api = settings.api
+        let capture = api.capture ? MailStore(maxMessages: api.captureMaxMessages, maxBytes: api.captureMaxBytes) : nil
+        let control = ControlAPI(runtime: runtime, capture: capture, token: api.token, readOpen: api.readOpen)
+        if api.token == nil && api.insecure {
+            logger.warning("api_insecure", metadata: [
+                "note": "--api-insecure: the control API takes changes from anyone who can reach it, without a token",
+            ])
+        }
         var listeners = settings.listen
         if engine.badsmtpPorts {
             for (offset, delay) in ListenerProfile.badsmtpDelays.enumerated() {
@@ -412,13 +461,15 @@ struct Sinkhole: AsyncParsableCommand {
                 profiles: profiles,
                 dataReadDelay: engine.dataReadDelay,
                 abortDataAfter: engine.abortDataAfter,
-                ruleMessageLimit: engine.ruleMessageLimit
+                ruleMessageLimit: engine.ruleMessageLimit,
+                capture: capture
             ),
             modes: modes,
             policy: PolicyConfiguration(
                 replies: settings.replies,
                 greylist: greylist,
                 rules: book(engine.rules),
+                runtime: runtime,
                 clientTriggers: engine.clientTriggers,
                 withdrawPipelining: engine.withdrawPipelining,
                 random: random
@@ -435,10 +486,24 @@ struct Sinkhole: AsyncParsableCommand {
         if let address = settings.httpListen {
             services.append(.init(service: OpsServer(
                 host: address.host, port: address.port, registry: registry, modes: modes, greylist: greylist,
-                readiness: readiness, eventLoops: eventLoops, logger: logger,
+                readiness: readiness, eventLoops: eventLoops, control: control, logger: logger,
                 onListening: { bound in
                     logger.info("http_listening", metadata: [
-                        "address": "\(SMTPServer.describe(bound))", "paths": "/healthz /readyz /metrics",
+                        "address": "\(SMTPServer.describe(bound))",
+                        "paths": "/healthz /readyz /metrics /smtpBehaviors /smtpExtensions /smtpMails /smtpMailsCount /version",
+                        "token": "\(api.token == nil ? "none" : "required")",
+                    ])
+                }
+            )))
+        }
+        if let address = api.jamesListen {
+            services.append(.init(service: OpsServer(
+                host: address.host, port: address.port, registry: registry, modes: modes, greylist: greylist,
+                readiness: readiness, eventLoops: eventLoops, control: control, jamesOnly: true, logger: logger,
+                onListening: { bound in
+                    logger.info("james_listening", metadata: [
+                        "address": "\(SMTPServer.describe(bound))",
+                        "paths": "/smtpBehaviors /smtpExtensions /smtpMails /smtpMailsCount /version",
                     ])
                 }
             )))

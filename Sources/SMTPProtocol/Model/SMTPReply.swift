@@ -155,6 +155,8 @@ extension SMTPReply {
     public static let noValidRecipients = make(.transactionFailed, 5, 5, 1, "No valid recipients")
     /// `452 4.5.3 Too many recipients`
     public static let tooManyRecipients = make(.insufficientStorage, 4, 5, 3, "Too many recipients")
+    /// `452 4.3.1 Insufficient system storage`: the message does not fit the capture budget.
+    public static let insufficientStorage = make(.insufficientStorage, 4, 3, 1, "Insufficient system storage")
     /// `552 5.3.4 Message size exceeds fixed limit`
     public static let messageTooBig = make(.exceededStorage, 5, 3, 4, "Message size exceeds fixed limit")
 

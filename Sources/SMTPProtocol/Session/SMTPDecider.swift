@@ -145,9 +145,13 @@ public struct CapabilityAdjustments: Hashable, Sendable {
     public var maxMessageSize: Int?
     public var enhancedStatusCodes: Bool?
     public var smtpUTF8: Bool?
+    /// More keywords, after the configured ones (James's `/smtpExtensions`).
+    public var extra: [String]?
 
     public init(pipelining: Bool? = nil, eightBitMIME: Bool? = nil, advertiseSize: Bool? = nil,
-                maxMessageSize: Int? = nil, enhancedStatusCodes: Bool? = nil, smtpUTF8: Bool? = nil) {
+                maxMessageSize: Int? = nil, enhancedStatusCodes: Bool? = nil, smtpUTF8: Bool? = nil,
+                extra: [String]? = nil) {
+        self.extra = extra
         self.pipelining = pipelining
         self.eightBitMIME = eightBitMIME
         self.advertiseSize = advertiseSize
@@ -164,6 +168,7 @@ public struct CapabilityAdjustments: Hashable, Sendable {
         out.advertisedSize = (advertiseSize ?? (base.advertisedSize != nil)) ? out.maxMessageSize : nil
         if let enhancedStatusCodes { out.enhancedStatusCodes = enhancedStatusCodes }
         if let smtpUTF8 { out.smtpUTF8 = smtpUTF8 }
+        if let extra { out.extra += extra }
         return out
     }
 }

@@ -229,9 +229,11 @@ public struct SMTPSessionStateMachine: Sendable {
     }
 
     /// The end of a message: `size` octets of content after dot-unstuffing;
-    /// `exceededLimit` when content was dropped for passing the size limit.
+    /// `exceededLimit` when content was dropped for passing the size limit;
+    /// `storageFull` when it could not be kept for capture (`452 4.3.1`).
     public mutating func receiveEndOfData(
-        size: Int, exceededLimit: Bool, queueID: String, message: String? = nil, decider: inout some SMTPDecider
+        size: Int, exceededLimit: Bool, storageFull: Bool = false, queueID: String, message: String? = nil,
+        decider: inout some SMTPDecider
     ) -> SessionAction {
         delivery = SMTPDelivery()
         decided = false
@@ -240,6 +242,7 @@ public struct SMTPSessionStateMachine: Sendable {
         if exceededLimit || size > capabilities.maxMessageSize {
             return .reply(replies.messageTooBig(limit: capabilities.maxMessageSize))
         }
+        if storageFull { return .reply(replies.adapt(.insufficientStorage)) }
         return finish(decide(.endOfData(size: size, message: message), &decider), normal: replies.queued(id: queueID))
     }
 

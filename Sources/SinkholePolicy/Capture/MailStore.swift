@@ -1,0 +1,174 @@
+import SMTPProtocol
+import Synchronization
+
+/// An ESMTP parameter as the client wrote it: `SIZE=100` is ("SIZE", "100"), `SMTPUTF8` is ("SMTPUTF8", "").
+public struct MailParameterText: Hashable, Sendable {
+    public var name: String
+    public var value: String
+
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+
+    public init(_ parameter: MailParameter) {
+        switch parameter {
+        case .size(let n): self.init(name: "SIZE", value: String(n))
+        case .body(let body): self.init(name: "BODY", value: body.rawValue)
+        case .smtpUTF8: self.init(name: "SMTPUTF8", value: "")
+        }
+    }
+}
+
+/// One accepted message, as `--capture memory` keeps it.
+public struct CapturedMail: Sendable {
+    public struct Recipient: Hashable, Sendable {
+        public var address: String
+        public var parameters: [MailParameterText]
+
+        public init(address: String, parameters: [MailParameterText] = []) {
+            self.address = address
+            self.parameters = parameters
+        }
+    }
+
+    /// Assigned by the store, in arrival order.
+    public internal(set) var sequence: UInt64 = 0
+    public var queueID: String
+    /// Seconds since 1970 when the final dot was answered.
+    public var receivedAt: Double
+    /// The reverse-path without angle brackets; `<>` for the null sender (as James writes it).
+    public var from: String
+    public var mailParameters: [MailParameterText]
+    public var recipients: [Recipient]
+    public var clientIP: String
+    public var helo: String
+    public var listener: String
+    /// The content as received, dot-unstuffed, CRLF line ends kept.
+    public var message: [UInt8]
+
+    public init(queueID: String, receivedAt: Double, from: String, mailParameters: [MailParameterText],
+                recipients: [Recipient], clientIP: String, helo: String, listener: String, message: [UInt8]) {
+        self.queueID = queueID
+        self.receivedAt = receivedAt
+        self.from = from
+        self.mailParameters = mailParameters
+        self.recipients = recipients
+        self.clientIP = clientIP
+        self.helo = helo
+        self.listener = listener
+        self.message = message
+    }
+
+    /// What the message costs the budget.
+    var cost: Int { message.count + 256 + recipients.reduce(0) { $0 + $1.address.utf8.count + 32 } }
+}
+
+/// Captured mail in memory, bounded by a count and a byte budget; the
+/// oldest is evicted first.
+///
+/// Messages still being received reserve their bytes from a second budget
+/// of the same size, so capture holds at most twice `maxBytes` in all.
+public final class MailStore: Sendable {
+    public let maxMessages: Int
+    public let maxBytes: Int
+
+    private struct State: Sendable {
+        /// Oldest first; `head` skips the evicted ones without shifting.
+        var mails: [CapturedMail] = []
+        var head = 0
+        var bytes = 0
+        var next: UInt64 = 1
+        var evicted = 0
+        var refused = 0
+
+        var count: Int { mails.count - head }
+
+        mutating func compact() {
+            guard head > 64, head * 2 > mails.count else { return }
+            mails.removeFirst(head)
+            head = 0
+        }
+    }
+
+    private let state = Mutex(State())
+    private let inFlight = Atomic<Int>(0)
+
+    public init(maxMessages: Int = 1000, maxBytes: Int = 32 << 20) {
+        self.maxMessages = max(1, maxMessages)
+        self.maxBytes = max(1, maxBytes)
+    }
+
+    // MARK: - Receiving
+
+    /// Reserves `bytes` more for a message being received; false when the
+    /// in-flight budget is spent or one message would pass the whole budget
+    /// (the message is then refused with 452 4.3.1, nothing evicted).
+    public func reserve(_ bytes: Int, total: Int) -> Bool {
+        guard total <= maxBytes else { return false }
+        let after = inFlight.add(bytes, ordering: .relaxed).newValue
+        guard after <= maxBytes else {
+            inFlight.subtract(bytes, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    /// Gives back what ``reserve(_:total:)`` took for a message.
+    public func release(_ bytes: Int) {
+        if bytes > 0 { inFlight.subtract(bytes, ordering: .relaxed) }
+    }
+
+    /// Keeps a message, evicting the oldest until it fits.
+    @discardableResult
+    public func add(_ mail: CapturedMail) -> UInt64 {
+        var mail = mail
+        return state.withLock { state in
+            mail.sequence = state.next
+            state.next += 1
+            state.bytes += mail.cost
+            state.mails.append(mail)
+            while state.count > maxMessages || (state.bytes > maxBytes && state.count > 1) {
+                state.bytes -= state.mails[state.head].cost
+                state.mails[state.head].message = []
+                state.head += 1
+                state.evicted += 1
+            }
+            state.compact()
+            return mail.sequence
+        }
+    }
+
+    /// Counts a message refused for want of room.
+    public func noteRefused() { state.withLock { $0.refused += 1 } }
+
+    // MARK: - Reading
+
+    /// Every message, oldest first.
+    public var all: [CapturedMail] { state.withLock { Array($0.mails[$0.head...]) } }
+
+    public var count: Int { state.withLock { $0.count } }
+
+    /// Takes every message out in one step: one that arrives meanwhile is
+    /// either in the answer or still stored, never lost.
+    public func drain() -> [CapturedMail] {
+        state.withLock { state in
+            let out = Array(state.mails[state.head...])
+            state = State(next: state.next, evicted: state.evicted, refused: state.refused)
+            return out
+        }
+    }
+
+    public func clear() { _ = drain() }
+
+    public struct Statistics: Sendable, Hashable {
+        public var messages: Int
+        public var bytes: Int
+        public var evicted: Int
+        public var refused: Int
+    }
+
+    public var statistics: Statistics {
+        state.withLock { Statistics(messages: $0.count, bytes: $0.bytes, evicted: $0.evicted, refused: $0.refused) }
+    }
+}
