@@ -37,10 +37,10 @@ BIN_RELEASE := .build/release/sinkhole
 release: build-deps
 	$(RELEASE_BUILD)
 
-## run: build and start sinkhole on 127.0.0.1:2525 in accept-log mode
+## run: build and start sinkhole on 127.0.0.1:2525 in accept-log mode, capturing mail for the API (127.0.0.1:8025)
 run: build-deps
 	$(SWIFT) build --product sinkhole
-	$(BIN_DEBUG) --listen 127.0.0.1:2525 --mode accept-log --log-format text $(ARGS)
+	$(BIN_DEBUG) --listen 127.0.0.1:2525 --mode accept-log --capture memory --log-format text $(ARGS)
 
 ## build-deps: what building needs (libcurl's headers), installed only if missing
 build-deps:

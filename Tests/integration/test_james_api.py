@@ -230,7 +230,8 @@ def test_delete_behaviors_is_204_and_empties_the_list(api):
 
 
 def test_a_code_given_as_a_string_is_listed_as_an_integer(api):
-    api.set_behaviors('[{"command": "RCPT TO", "condition": {"operator": "contains", "matchingValue": "@cat.construction"},'
+    api.set_behaviors('[{"command": "RCPT TO",'
+                      ' "condition": {"operator": "contains", "matchingValue": "@cat.construction"},'
                       ' "response": {"code": "501", "message": "5.1.3 Bad recipient address syntax"},'
                       ' "numberOfAnswer": null}]')
     [listed] = api.behaviors()
@@ -341,8 +342,10 @@ def test_the_james_listener_logs_its_address_and_shares_state_with_the_main_one(
     port = james_port(server)
     assert port not in (server.port, server.http_port)
     james, ops = Api(port), main_api(server)
-    james.set_behaviors(FIXTURE_BEHAVIORS)
-    assert normalized(ops.behaviors()) == normalized(json.loads(FIXTURE_BEHAVIORS))
+    shared = [behavior("RCPT TO", 550, "5.1.1 shared", contains="nobody@"),
+              behavior("DATA", 554, "5.6.0 x", contains="X-Never:", times=3)]
+    james.set_behaviors(shared)
+    assert normalized(ops.behaviors()) == normalized(shared)
     ops.set_extensions(["DSN"])
     assert james.extensions() == ["DSN"]
     client = raw_session(server)
