@@ -52,8 +52,6 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private let capture: MailStore?
     /// The listener's name, for captured mail.
     private let listenerName: String
-    /// MAIL FROM's parameters in the open transaction, for captured mail.
-    private var mailParameters: [MailParameterText] = []
     /// Bytes of the message reserved from the capture budget.
     private var captureReserved = 0
     /// The message did not fit the capture budget: it is refused with 452 4.3.1.
@@ -260,8 +258,6 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 switch command {
                 case .rcpt: countRecipient(action, acceptedBefore: before)
                 case .ehlo, .helo: stripEnhanced = !session.capabilities.enhancedStatusCodes
-                case .mail(_, let parameters) where capture != nil:
-                    if action.reply?.code.isPositive == true { mailParameters = parameters.map(MailParameterText.init) }
                 default: break
                 }
                 perform(action, delivery: session.delivery, context: context)
@@ -780,6 +776,12 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         // The envelope, read before the state machine closes the transaction.
         let recipients = session.recipients
         let sender = session.reversePath
+        let captured = capture == nil ? nil : (
+            mail: session.mailParameters.map(MailParameterText.init),
+            recipients: recipients.indices.map { index in
+                CapturedMail.Recipient(address: recipients[index].bareAddress,
+                                       parameters: session.parameters(ofRecipient: index).map(MailParameterText.init))
+            })
         let text = messageText
         messageText = nil
         let message = wantsMessage ? text.map { text in
@@ -790,11 +792,11 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             message: message, decider: &policy
         )
         if let capture {
-            if let text, !captureFull, !contentExceeded, action.reply?.code.isPositive == true {
+            if let text, let captured, !captureFull, !contentExceeded, action.reply?.code.isPositive == true {
                 capture.add(CapturedMail(
                     queueID: queueID, receivedAt: Self.wallClock(),
-                    from: sender.map { $0 == .null ? "<>" : $0.bareAddress } ?? "<>", mailParameters: mailParameters,
-                    recipients: recipients.map { CapturedMail.Recipient(address: $0.bareAddress) },
+                    from: sender.map { $0 == .null ? "<>" : $0.bareAddress } ?? "<>", mailParameters: captured.mail,
+                    recipients: captured.recipients,
                     clientIP: remote?.ipAddress ?? "", helo: session.heloName ?? "", listener: listenerName,
                     message: Array(text.readableBytesView)))
             } else if captureFull {

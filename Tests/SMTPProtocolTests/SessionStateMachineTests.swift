@@ -156,4 +156,35 @@ struct SessionStateMachineTests {
         #expect(machine.reject(SMTPParseError(.mailSyntax)) == .reply(.mailSyntax))
         #expect(machine.receive(.mail(from: .null, parameters: []), decider: &decider) == .reply(.senderOK))
     }
+
+    @Test("A parameter is taken only when an advertised extension owns it, else 555 5.5.4")
+    func extensionParameters() {
+        var machine = session()
+        var decider = AcceptAllDecider()
+        _ = machine.receive(.ehlo(domain: "c"), decider: &decider)
+        let ret = MailParameter.other(keyword: "ret", value: "HDRS")
+        #expect(machine.receive(.mail(from: .null, parameters: [ret]), decider: &decider) == .reply(.unsupportedParameter("RET")))
+
+        var dsn = SMTPSessionStateMachine(configuration: config, clientIP: nil)
+        var extended = ExtraKeywordsDecider(extra: ["dsn", "MT-PRIORITY"])
+        _ = dsn.receive(.ehlo(domain: "c"), decider: &extended)
+        #expect(dsn.receive(.mail(from: .null, parameters: [ret, .other(keyword: "MT-PRIORITY", value: "3")]),
+                            decider: &extended) == .reply(.senderOK))
+        #expect(dsn.mailParameters == [ret, .other(keyword: "MT-PRIORITY", value: "3")])
+        #expect(dsn.receive(.rcpt(to: alice, parameters: [.other(keyword: "RET", value: "FULL")]), decider: &extended)
+            == .reply(.unsupportedParameter("RET")), "RET belongs on MAIL")
+        #expect(dsn.receive(.rcpt(to: .postmaster), decider: &extended) == .reply(.recipientOK))
+        let notify = MailParameter.other(keyword: "NOTIFY", value: "NEVER")
+        #expect(dsn.receive(.rcpt(to: alice, parameters: [notify]), decider: &extended) == .reply(.recipientOK))
+        #expect(dsn.parameters(ofRecipient: 0) == [] && dsn.parameters(ofRecipient: 1) == [notify])
+    }
+}
+
+/// Accepts everything and advertises more EHLO keywords.
+struct ExtraKeywordsDecider: SMTPDecider {
+    var extra: [String]
+    mutating func decide(_ event: SMTPEvent, _ session: SessionSnapshot) -> SMTPDecision {
+        if case .ehlo = event { return SMTPDecision(.proceed, adjustments: CapabilityAdjustments(extra: extra)) }
+        return .proceed
+    }
 }

@@ -656,14 +656,14 @@ def test_capture_max_messages_bounds_what_is_stored(sinkhole):
     assert client.command(b"RCPT TO:<alice@james.org>") == RCPT_OK
     assert client.command(b"DATA") == START_INPUT
     client.send(f"Subject: {subjects[2]}\r\n\r\nx\r\n.\r\n".encode())
-    client.reply1()
+    assert client.reply1()[0] == 250, "the newest is kept; the oldest makes room"
     assert client.command(b"QUIT")[0] == 221
     server.connection_log(client.client_port)
     assert api.count() == 2
     drained = api.drain()
     assert len(drained) == 2
-    kept = {re.search(r"Subject: (bounded \d)", m["message"]).group(1) for m in drained}
-    assert kept <= set(subjects) and len(kept) == 2
+    kept = [re.search(r"Subject: (bounded \d)", m["message"]).group(1) for m in drained]
+    assert kept == subjects[1:], "the oldest is evicted first"
     client = raw_session(server)
     send_mail(client, "bob@james.org", ["alice@james.org"], b"Subject: room again\r\n\r\nx\r\n")
     [mail] = api.wait_for_mails(1)
@@ -812,3 +812,51 @@ def test_a_non_loopback_api_starts_with_a_token_or_api_insecure(sinkhole, extra)
     assert main_api(server, token).get("/version").text == "0.4"
     if token:
         assert_unauthorized(main_api(server).get("/version"))
+
+
+def test_a_message_over_the_capture_budget_gets_452_and_is_not_kept(sinkhole):
+    server = sinkhole("--mode", "accept", "--capture", "memory", "--capture-max-bytes", "4K")
+    api = main_api(server)
+    client = raw_session(server)
+    assert client.command(b"MAIL FROM:<bob@james.org>") == MAIL_OK
+    assert client.command(b"RCPT TO:<alice@james.org>") == RCPT_OK
+    assert client.command(b"DATA") == START_INPUT
+    client.send(b"Subject: big\r\n\r\n" + b"x" * 5000 + b"\r\n.\r\n")
+    assert client.reply1() == (452, b"4.3.1 Insufficient system storage")
+    server.wait_for_log(lambda e: e.get("event") == "limit_exceeded" and e.get("limit") == "capture_max_bytes")
+    # The session goes on, and a message that fits is kept.
+    send_mail(client, "bob@james.org", ["alice@james.org"], b"Subject: small\r\n\r\nx\r\n")
+    [mail] = api.wait_for_mails(1)
+    assert "Subject: small\r\n" in mail["message"]
+    assert api.count() == 1
+
+
+def test_parameters_of_advertised_extensions_are_taken_and_stored_as_james_relay_tests_check(sinkhole):
+    # DSNRelayTest, SmtpMtPriorityRelayTest, SmtpRequireTlsRelayTest: the extension is
+    # advertised through /smtpExtensions, and the stored envelope carries the parameters.
+    server = sinkhole("--mode", "accept", "--capture", "memory")
+    api = main_api(server)
+    client = raw_session(server)
+    # Not advertised: refused, as RFC 5321 says.
+    assert client.command(b"MAIL FROM:<bob@james.org> RET=HDRS") == (555, b"5.5.4 Unsupported parameter RET")
+    client.command(b"QUIT")
+    api.set_extensions(["dsn", "MT-PRIORITY", "REQUIRETLS"])
+    client = raw_session(server)
+    assert client.command(b"MAIL FROM:<bob@james.org> RET=HDRS ENVID=gabouzomeuh MT-PRIORITY=3 REQUIRETLS") == MAIL_OK
+    assert client.command(b"RCPT TO:<alice@james.org> NOTIFY=FAILURE,DELAY ORCPT=rfc822;alice@james.org") == RCPT_OK
+    assert client.command(b"RCPT TO:<jack@james.org>") == RCPT_OK
+    # DSN's RCPT parameters do not belong on MAIL, nor MAIL's on RCPT.
+    assert client.command(b"RCPT TO:<kim@james.org> RET=FULL") == (555, b"5.5.4 Unsupported parameter RET")
+    assert client.command(b"DATA") == START_INPUT
+    client.send(b"Subject: dsn\r\n\r\nx\r\n.\r\n")
+    assert client.reply1()[0] == 250
+    [mail] = api.wait_for_mails(1)
+    assert mail["mailParameters"] == [
+        {"name": "RET", "value": "HDRS"}, {"name": "ENVID", "value": "gabouzomeuh"},
+        {"name": "MT-PRIORITY", "value": "3"}, {"name": "REQUIRETLS", "value": ""},
+    ]
+    assert mail["recipients"] == [
+        {"address": "alice@james.org", "parameters": [
+            {"name": "NOTIFY", "value": "FAILURE,DELAY"}, {"name": "ORCPT", "value": "rfc822;alice@james.org"}]},
+        {"address": "jack@james.org", "parameters": []},
+    ]

@@ -59,7 +59,7 @@ public enum BodyType: String, Hashable, Sendable {
     case eightBitMIME = "8BITMIME"
 }
 
-/// An ESMTP parameter of MAIL FROM that sinkhole understands.
+/// An ESMTP parameter of MAIL FROM or RCPT TO.
 ///
 /// ```
 /// MAIL FROM:<a@example.com> SIZE=1024 BODY=8BITMIME SMTPUTF8
@@ -73,4 +73,18 @@ public enum MailParameter: Hashable, Sendable {
     /// `SMTPUTF8` — addresses and headers may be UTF-8.
     /// - SeeAlso: [RFC 6531](https://www.rfc-editor.org/rfc/rfc6531)
     case smtpUTF8
+    /// Another parameter, kept as written (`RET=HDRS`, `NOTIFY=FAILURE`):
+    /// taken only when an extension the session advertises owns it
+    /// (``SessionCapabilities/accepts(_:onMail:)``), else `555 5.5.4`.
+    case other(keyword: String, value: String?)
+
+    /// The keyword, upper-cased.
+    public var keyword: String {
+        switch self {
+        case .size: "SIZE"
+        case .body: "BODY"
+        case .smtpUTF8: "SMTPUTF8"
+        case .other(let keyword, _): keyword.uppercased()
+        }
+    }
 }

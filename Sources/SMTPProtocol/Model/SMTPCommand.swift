@@ -9,7 +9,7 @@ public enum SMTPCommand: Hashable, Sendable {
     /// `MAIL FROM:<a@example.com> SIZE=100`
     case mail(from: ReversePath, parameters: [MailParameter])
     /// `RCPT TO:<b@example.com>`
-    case rcpt(to: ForwardPath)
+    case rcpt(to: ForwardPath, parameters: [MailParameter] = [])
     /// `DATA`
     case data
     /// `RSET`

@@ -140,7 +140,9 @@ public enum SMTPCommandParser {
                 guard value == nil else { throw SMTPParseError(.badParameterValue("SMTPUTF8")) }
                 parameters.append(.smtpUTF8)
             default:
-                throw SMTPParseError(.unsupportedParameter(keyword))
+                // Whether an advertised extension owns it is the session's to say.
+                guard !keyword.isEmpty else { throw SMTPParseError(.mailSyntax) }
+                parameters.append(.other(keyword: String(word.prefix { $0 != "=" }), value: value.map(String.init)))
             }
         }
         return .mail(from: reversePath, parameters: parameters)
@@ -151,14 +153,26 @@ public enum SMTPCommandParser {
         guard let rest = dropKeyword("TO:", from: argument) else { throw SMTPParseError(.rcptSyntax) }
         guard !rest.isEmpty else { throw SMTPParseError(.badRecipientAddress) }
         let (path, parameterText) = try splitPath(rest, syntaxError: .rcptSyntax)
-        if let keyword = parameterText.split(separator: " ").first {
-            throw SMTPParseError(.unsupportedParameter(keyword.prefix { $0 != "=" }.uppercased()))
+        var parameters: [MailParameter] = []
+        if !parameterText.isEmpty {
+            var seen: Set<String> = []
+            for word in parameterText.split(whereSeparator: { $0 == " " || $0 == "\t" }) {
+                let keyword = word.prefix { $0 != "=" }
+                guard !keyword.isEmpty else { throw SMTPParseError(.rcptSyntax) }
+                guard seen.insert(keyword.uppercased()).inserted else {
+                    throw SMTPParseError(.duplicateParameter(keyword.uppercased()))
+                }
+                let value: Substring? = word.contains("=") ? word.drop { $0 != "=" }.dropFirst() : nil
+                parameters.append(.other(keyword: String(keyword), value: value.map(String.init)))
+            }
         }
-        if path.utf8.elementsEqual("postmaster".utf8, by: { $0 | 0x20 == $1 }) { return .rcpt(to: .postmaster) }
+        if path.utf8.elementsEqual("postmaster".utf8, by: { $0 | 0x20 == $1 }) {
+            return .rcpt(to: .postmaster, parameters: parameters)
+        }
         guard !path.isEmpty, let mailbox = parseMailbox(path) else {
             throw SMTPParseError(.badRecipientAddress)
         }
-        return .rcpt(to: .mailbox(mailbox))
+        return .rcpt(to: .mailbox(mailbox), parameters: parameters)
     }
 
     /// `"FROM:<a@b>"` → `"<a@b>"`; tolerates spaces after the colon, as most servers do.

@@ -124,6 +124,19 @@ public struct SessionCapabilities: Hashable, Sendable {
         self.advertisedSize = maxMessageSize
     }
 
+    /// Whether a MAIL (`onMail`) or RCPT parameter other than SIZE, BODY and
+    /// SMTPUTF8 belongs to an extension the session advertises: DSN's RET and
+    /// ENVID on MAIL, NOTIFY and ORCPT on RCPT; any other extension's own
+    /// keyword (`MT-PRIORITY`, `REQUIRETLS`).
+    public func accepts(_ keyword: String, onMail: Bool) -> Bool {
+        for line in extra {
+            let name = line.prefix { $0 != " " }.uppercased()
+            if name == keyword { return true }
+            if name == "DSN" && (onMail ? ["RET", "ENVID"] : ["NOTIFY", "ORCPT"]).contains(keyword) { return true }
+        }
+        return false
+    }
+
     /// The EHLO keywords, in the order sinkhole writes them.
     public var keywords: [String] {
         var out: [String] = []

@@ -118,6 +118,16 @@ public struct SMTPSessionStateMachine: Sendable {
 
     /// Recipients accepted in the open transaction.
     public var recipients: [ForwardPath] { snapshot.recipients }
+    /// MAIL FROM's parameters in the open transaction.
+    public private(set) var mailParameters: [MailParameter] = []
+    /// Each accepted recipient's parameters, by its index in ``recipients``;
+    /// empty (not stored at all) while no RCPT has any.
+    private var recipientParameters: [[MailParameter]] = []
+
+    /// The parameters of the recipient at `index` in ``recipients``.
+    public func parameters(ofRecipient index: Int) -> [MailParameter] {
+        index < recipientParameters.count ? recipientParameters[index] : []
+    }
     /// The HELO/EHLO name, once given.
     public var heloName: String? { snapshot.heloName }
     /// The sender of the open transaction.
@@ -171,8 +181,8 @@ public struct SMTPSessionStateMachine: Sendable {
             return finish(decision, normal: replies.ehlo(capabilities))
         case .mail(let from, let parameters):
             return mail(from: from, parameters: parameters, decider: &decider)
-        case .rcpt(let to):
-            return rcpt(to: to, decider: &decider)
+        case .rcpt(let to, let parameters):
+            return rcpt(to: to, parameters: parameters, decider: &decider)
         case .data:
             return data(decider: &decider)
         case .rset:
@@ -268,6 +278,8 @@ public struct SMTPSessionStateMachine: Sendable {
     private mutating func resetTransaction() {
         snapshot.reversePath = nil
         snapshot.recipients.removeAll(keepingCapacity: true)
+        if !mailParameters.isEmpty { mailParameters.removeAll() }
+        if !recipientParameters.isEmpty { recipientParameters.removeAll() }
         refusedRecipients = 0
     }
 
@@ -277,17 +289,24 @@ public struct SMTPSessionStateMachine: Sendable {
         case .transaction: return .reply(replies.sequence(.nestedMail, verb: "MAIL"))
         default: break
         }
-        for case .size(let declared) in parameters where declared > capabilities.maxMessageSize {
-            return .reply(replies.messageTooBig(limit: capabilities.maxMessageSize))
+        for parameter in parameters {
+            switch parameter {
+            case .size(let declared) where declared > capabilities.maxMessageSize:
+                return .reply(replies.messageTooBig(limit: capabilities.maxMessageSize))
+            case .other(let keyword, _) where !capabilities.accepts(keyword.uppercased(), onMail: true):
+                return .reply(replies.adapt(.unsupportedParameter(keyword.uppercased())))
+            default: break
+            }
         }
         let decision = decide(.mail(from, parameters), &decider)
         guard decision.action.takesEffect else { return finish(decision, normal: replies.senderOK) }
         snapshot.reversePath = from
+        mailParameters = parameters
         state = .transaction
         return finish(decision, normal: replies.senderOK)
     }
 
-    private mutating func rcpt(to: ForwardPath, decider: inout some SMTPDecider) -> SessionAction {
+    private mutating func rcpt(to: ForwardPath, parameters: [MailParameter], decider: inout some SMTPDecider) -> SessionAction {
         switch state {
         case .greeted: return .reply(replies.sequence(.beforeHelo, verb: "RCPT"))
         case .ready: return .reply(replies.sequence(.beforeMail, verb: "RCPT"))
@@ -297,10 +316,17 @@ public struct SMTPSessionStateMachine: Sendable {
             refusedRecipients += 1
             return .reply(replies.adapt(.tooManyRecipients))
         }
+        for case .other(let keyword, _) in parameters where !capabilities.accepts(keyword.uppercased(), onMail: false) {
+            return .reply(replies.adapt(.unsupportedParameter(keyword.uppercased())))
+        }
         let decision = decide(.rcpt(to), &decider)
         let action = finish(decision, normal: replies.recipientOK)
         if decision.action.takesEffect, case .reply(let reply) = action, reply.code.isPositive {
             snapshot.recipients.append(to)
+            if !parameters.isEmpty {
+                while recipientParameters.count < snapshot.recipients.count - 1 { recipientParameters.append([]) }
+                recipientParameters.append(parameters)
+            }
         } else {
             refusedRecipients += 1
         }
