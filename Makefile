@@ -55,6 +55,8 @@ deps: build-deps
 	@missing=""; \
 	$(PYTHON) -c "import pytest" 2>/dev/null || missing="$$missing pytest"; \
 	$(PYTHON) -c "import moto.server, moto.ssm, moto.iam, moto.sts, flask_cors" 2>/dev/null || missing="$$missing moto[server]"; \
+	$(PYTHON) -c "import requests" 2>/dev/null || missing="$$missing requests"; \
+	$(PYTHON) -c "import mailpit.client.api, httpx, dataclasses_json" 2>/dev/null || missing="$$missing mailpit-api-client"; \
 	{ aws --version || $(PYTHON) -c "import awscli"; } >/dev/null 2>&1 || missing="$$missing awscli"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing (pip):$$missing"; \

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import Logging
 import ModeSources
@@ -50,6 +51,9 @@ public struct OpsServer: Service {
         if let control {
             if jamesOnly { router.add(middleware: JamesStrictPaths()) }
             JamesRoutes(runtime: control.runtime, capture: control.capture, logger: logger).add(to: router)
+            if !jamesOnly {
+                MailpitRoutes(runtime: control.runtime, capture: control.capture, started: Date(), logger: logger).add(to: router)
+            }
         }
         Self.addOperations(to: router, jamesOnly: jamesOnly, registry: registry, modes: modes, greylist: greylist,
                            readiness: readiness, gauges: greylistGauges)

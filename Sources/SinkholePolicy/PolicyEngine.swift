@@ -248,7 +248,7 @@ public struct SessionPolicy: SMTPDecider, Sendable {
         let command = RuleCommand(event)
         let global = context.configuration.rules
         let local = context.profile?.rules
-        let runtime = context.configuration.runtime.mask & command.bit != 0 ? context.configuration.runtime.book : nil
+        let runtime = context.configuration.runtime.mask & command.bit != 0 ? context.configuration.runtime : nil
         guard global.answers(command) || local?.answers(command) == true || runtime != nil else { return nil }
         let input = RuleInput(event: event, session: session, listener: context.profile?.name ?? "")
         // The listener's, then the API's, then the configured ones.

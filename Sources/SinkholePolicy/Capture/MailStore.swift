@@ -47,6 +47,8 @@ public struct CapturedMail: Sendable {
     public var listener: String
     /// The content as received, dot-unstuffed, CRLF line ends kept.
     public var message: [UInt8]
+    /// Fetched whole through the API (Mailpit's `Read`).
+    public var read = false
 
     public init(queueID: String, receivedAt: Double, from: String, mailParameters: [MailParameterText],
                 recipients: [Recipient], clientIP: String, helo: String, listener: String, message: [UInt8]) {
@@ -82,6 +84,9 @@ public final class MailStore: Sendable {
         var next: UInt64 = 1
         var evicted = 0
         var refused = 0
+        var deleted = 0
+        var accepted = 0
+        var acceptedBytes = 0
 
         var count: Int { mails.count - head }
 
@@ -127,6 +132,8 @@ public final class MailStore: Sendable {
         return state.withLock { state in
             mail.sequence = state.next
             state.next += 1
+            state.accepted += 1
+            state.acceptedBytes += mail.message.count
             state.bytes += mail.cost
             state.mails.append(mail)
             while state.count > maxMessages || (state.bytes > maxBytes && state.count > 1) {
@@ -155,21 +162,72 @@ public final class MailStore: Sendable {
     public func drain() -> [CapturedMail] {
         state.withLock { state in
             let out = Array(state.mails[state.head...])
-            state = State(next: state.next, evicted: state.evicted, refused: state.refused)
+            state = State(next: state.next, evicted: state.evicted, refused: state.refused,
+                          deleted: state.deleted + out.count, accepted: state.accepted, acceptedBytes: state.acceptedBytes)
             return out
         }
     }
 
     public func clear() { _ = drain() }
 
+    /// The message with this queue id; `markRead` sets its `read` (Mailpit marks a message read when it is fetched).
+    public func mail(id: String, markRead: Bool = false) -> CapturedMail? {
+        state.withLock { state in
+            guard let index = state.mails[state.head...].lastIndex(where: { $0.queueID == id }) else { return nil }
+            if markRead { state.mails[index].read = true }
+            return state.mails[index]
+        }
+    }
+
+    /// Sets `read` on these messages (all when `ids` is nil); how many there were.
+    @discardableResult
+    public func setRead(_ read: Bool, ids: Set<String>?) -> Int {
+        state.withLock { state in
+            var changed = 0
+            for index in state.mails.indices[state.head...] where ids?.contains(state.mails[index].queueID) ?? true {
+                state.mails[index].read = read
+                changed += 1
+            }
+            return changed
+        }
+    }
+
+    /// Deletes these messages; how many there were.
+    @discardableResult
+    public func delete(ids: Set<String>) -> Int {
+        state.withLock { state in
+            let before = state.count
+            var kept: [CapturedMail] = []
+            kept.reserveCapacity(before)
+            var bytes = 0
+            for mail in state.mails[state.head...] where !ids.contains(mail.queueID) {
+                kept.append(mail)
+                bytes += mail.cost
+            }
+            state.mails = kept
+            state.head = 0
+            state.bytes = bytes
+            state.deleted += before - kept.count
+            return before - kept.count
+        }
+    }
+
     public struct Statistics: Sendable, Hashable {
         public var messages: Int
+        public var unread: Int
         public var bytes: Int
         public var evicted: Int
         public var refused: Int
+        public var deleted: Int
+        public var accepted: Int
+        public var acceptedBytes: Int
     }
 
     public var statistics: Statistics {
-        state.withLock { Statistics(messages: $0.count, bytes: $0.bytes, evicted: $0.evicted, refused: $0.refused) }
+        state.withLock { state in
+            Statistics(messages: state.count, unread: state.mails[state.head...].count { !$0.read }, bytes: state.bytes,
+                       evicted: state.evicted, refused: state.refused, deleted: state.deleted,
+                       accepted: state.accepted, acceptedBytes: state.acceptedBytes)
+        }
     }
 }

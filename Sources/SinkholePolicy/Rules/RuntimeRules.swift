@@ -149,6 +149,39 @@ public struct JamesBehavior: Hashable, Sendable {
     }
 }
 
+/// Mailpit's chaos triggers (mailpit-compat.md §1): a code and a percentage
+/// for MAIL FROM, RCPT TO and AUTH.
+public struct ChaosTriggers: Hashable, Sendable {
+    public struct Trigger: Hashable, Sendable {
+        public var errorCode: Int
+        public var probability: Int
+
+        public init(errorCode: Int, probability: Int) {
+            self.errorCode = errorCode
+            self.probability = probability
+        }
+    }
+
+    public var sender = Trigger(errorCode: 451, probability: 0)
+    public var recipient = Trigger(errorCode: 451, probability: 0)
+    /// Stored and listed; fires once sinkhole offers AUTH.
+    public var authentication = Trigger(errorCode: 535, probability: 0)
+
+    public init() {}
+
+    /// The rules the triggers stand for: Mailpit's texts, no enhanced code.
+    func rules() -> [ConfigValue] {
+        [("chaos-sender", "MAIL", sender, "Chaos sender error"),
+         ("chaos-recipient", "RCPT", recipient, "Chaos recipient error")]
+            .filter { $0.2.probability > 0 }
+            .map { id, command, trigger, text in
+                .map([("id", .string(id)), ("command", .string(command)),
+                      ("response", .map([("code", .int(trigger.errorCode)), ("message", .string(text))])),
+                      ("probability", .int(trigger.probability))])
+            }
+    }
+}
+
 /// The rules and EHLO keywords a test changes while sinkhole runs, over
 /// HTTP: James's behaviours (`PUT /smtpBehaviors`) and extensions
 /// (`PUT /smtpExtensions`).
@@ -159,7 +192,10 @@ public struct JamesBehavior: Hashable, Sendable {
 public final class RuntimeRules: Sendable {
     private struct State: Sendable {
         var behaviors: [JamesBehavior]
+        var chaos = ChaosTriggers()
         var book: RuleBook
+        /// Chaos counts apart, so changing one list leaves the other's counts alone.
+        var chaosBook: RuleBook
         var extensions: [String]
     }
 
@@ -179,8 +215,9 @@ public final class RuntimeRules: Sendable {
         self.makeBook = makeBook
         self.baseline = baseline
         let book = makeBook(try Self.compile(baseline))
-        state = Mutex(State(behaviors: baseline, book: book, extensions: []))
-        publish(book)
+        let chaosBook = makeBook(try Self.compile(ChaosTriggers()))
+        state = Mutex(State(behaviors: baseline, book: book, chaosBook: chaosBook, extensions: []))
+        publish(book, chaosBook)
     }
 
     private static func compile(_ behaviors: [JamesBehavior]) throws(RuleError) -> [Rule] {
@@ -188,8 +225,12 @@ public final class RuntimeRules: Sendable {
         return try RuleDecoder.decode(list, origin: "james-behaviors", james: true)
     }
 
-    private func publish(_ book: RuleBook) {
-        commandMask.store(book.commandMask, ordering: .releasing)
+    private static func compile(_ chaos: ChaosTriggers) throws(RuleError) -> [Rule] {
+        try RuleDecoder.decode(.list(chaos.rules()), origin: "mailpit-chaos")
+    }
+
+    private func publish(_ book: RuleBook, _ chaosBook: RuleBook) {
+        commandMask.store(book.commandMask | chaosBook.commandMask, ordering: .releasing)
         readsMessageFlag.store(book.readsMessage, ordering: .releasing)
         threshold.store(book.contentThreshold ?? Int.max, ordering: .releasing)
     }
@@ -203,8 +244,11 @@ public final class RuntimeRules: Sendable {
         return value == Int.max ? nil : value
     }
 
-    /// The book in force now.
-    var book: RuleBook { state.withLock { $0.book } }
+    /// The first rule in force now that fires: James's behaviours, then Mailpit's chaos.
+    func match(_ input: RuleInput) -> RuleMatch? {
+        let (book, chaosBook) = state.withLock { ($0.book, $0.chaosBook) }
+        return book.match(input) ?? chaosBook.match(input)
+    }
 
     /// The extra EHLO keywords, or nil when there are none (one load).
     var extensions: [String]? {
@@ -220,9 +264,21 @@ public final class RuntimeRules: Sendable {
         state.withLock { state in
             state.behaviors = behaviors
             state.book = book
-            publish(book)
+            publish(book, state.chaosBook)
         }
     }
+
+    /// Replaces Mailpit's chaos triggers (the James behaviours keep their counts).
+    public func replaceChaos(_ chaos: ChaosTriggers) throws(RuleError) {
+        let chaosBook = makeBook(try Self.compile(chaos))
+        state.withLock { state in
+            state.chaos = chaos
+            state.chaosBook = chaosBook
+            publish(state.book, chaosBook)
+        }
+    }
+
+    public var chaos: ChaosTriggers { state.withLock { $0.chaos } }
 
     /// The behaviours that still have answers left, as configured (James lists no remaining counts).
     public var liveBehaviors: [JamesBehavior] {
@@ -242,8 +298,9 @@ public final class RuntimeRules: Sendable {
 
     public var currentExtensions: [String] { state.withLock { $0.extensions } }
 
-    /// Back to the configured behaviours, with fresh counts, and no extensions.
+    /// Back to the configured behaviours, with fresh counts, no chaos and no extensions.
     public func reset() {
+        try? replaceChaos(ChaosTriggers())
         try? replaceBehaviors(baseline)
         replaceExtensions([])
     }
