@@ -144,6 +144,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "SinkholeOpsTests",
+            dependencies: ["SinkholeOps", "SinkholePolicy", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SinkholePolicyTests",
             dependencies: ["SinkholePolicy"],
             swiftSettings: swiftSettings
