@@ -27,6 +27,9 @@ public final class ModeProvider: Sendable {
         public var reads: Int
         /// How many reads failed.
         public var errors: Int
+        /// The mode the API set (`PUT /api/v1/mode`), in force over the source's until it expires.
+        public var override: Mode?
+        public var overrideExpires: ContinuousClock.Instant?
     }
 
     private struct State: Sendable {
@@ -34,6 +37,21 @@ public final class ModeProvider: Sendable {
         var lastFailure: ModeSourceError?
         var inFlight = false
         var waiters: [CheckedContinuation<Void, Never>] = []
+
+        /// An override that expired and is not yet logged.
+        var expired: Mode?
+
+        /// The override, or nil once it has expired.
+        mutating func liveOverride(at instant: @autoclosure () -> ContinuousClock.Instant) -> Mode? {
+            guard let mode = snapshot.override else { return nil }
+            if let expires = snapshot.overrideExpires, instant() >= expires {
+                snapshot.override = nil
+                snapshot.overrideExpires = nil
+                expired = mode
+                return nil
+            }
+            return mode
+        }
     }
 
     public let source: any ModeSource
@@ -66,10 +84,67 @@ public final class ModeProvider: Sendable {
         metrics.show(fallback, known: false)
     }
 
-    /// The mode a session accepted now starts with. Never waits.
-    public var current: Mode { state.withLock { $0.snapshot.mode } }
+    /// The mode a session accepted now starts with: the API's override, else the source's. Never waits.
+    public var current: Mode {
+        let (mode, expired) = state.withLock { state -> (Mode, Mode?) in
+            guard state.snapshot.override != nil else { return (state.snapshot.mode, nil) }
+            let mode = state.liveOverride(at: now()) ?? state.snapshot.mode
+            defer { state.expired = nil }
+            return (mode, state.expired)
+        }
+        if let expired { logExpiry(expired, now: mode) }
+        return mode
+    }
 
-    public var snapshot: Snapshot { state.withLock { $0.snapshot } }
+    public var snapshot: Snapshot {
+        let (snapshot, expired) = state.withLock { state -> (Snapshot, Mode?) in
+            _ = state.liveOverride(at: now())
+            defer { state.expired = nil }
+            return (state.snapshot, state.expired)
+        }
+        if let expired { logExpiry(expired, now: snapshot.mode) }
+        return snapshot
+    }
+
+    private func logExpiry(_ old: Mode, now mode: Mode) {
+        metrics.show(mode, known: true)
+        logger.notice("mode_changed", metadata: ["old": "\(old)", "new": "\(mode)", "source": "\(source.name)",
+                                                 "note": "API override expired"])
+    }
+
+    /// Sets the mode from the API, over the source's, for `ttl` (nil: until cleared). Logged as `mode_changed`, source `api`.
+    public func setOverride(_ mode: Mode, ttl: Duration?) {
+        let instant = now()
+        let old = state.withLock { state -> Mode in
+            let old = state.liveOverride(at: instant) ?? state.snapshot.mode
+            state.expired = nil
+            state.snapshot.override = mode
+            state.snapshot.overrideExpires = ttl.map { instant.advanced(by: $0) }
+            return old
+        }
+        metrics.show(mode, known: true)
+        var metadata: Logger.Metadata = ["old": "\(old)", "new": "\(mode)", "source": "api"]
+        if let ttl { metadata["ttl"] = "\(ttl)" }
+        logger.notice("mode_changed", metadata: metadata)
+    }
+
+    /// Back to the source's mode. Returns whether an override was in force.
+    @discardableResult
+    public func clearOverride() -> Bool {
+        let instant = now()
+        let (old, current, known) = state.withLock { state -> (Mode?, Mode, Bool) in
+            let old = state.liveOverride(at: instant)
+            state.expired = nil
+            state.snapshot.override = nil
+            state.snapshot.overrideExpires = nil
+            return (old, state.snapshot.mode, state.snapshot.isKnown)
+        }
+        guard let old else { return false }
+        metrics.show(current, known: known)
+        logger.notice("mode_changed", metadata: ["old": "\(old)", "new": "\(current)", "source": "\(source.name)",
+                                                 "note": "API override cleared"])
+        return true
+    }
 
     /// `true` when no read has happened yet or the last one is a TTL old.
     public func isStale(at instant: ContinuousClock.Instant) -> Bool {
@@ -156,7 +231,7 @@ public final class ModeProvider: Sendable {
 
         switch result {
         case .success(let mode):
-            metrics.show(mode, known: true)
+            metrics.show(previous.override ?? mode, known: true)
             if previous.isKnown && previous.mode != mode {
                 logger.notice("mode_changed", metadata: [
                     "old": "\(previous.mode)", "new": "\(mode)", "source": "\(source.name)",

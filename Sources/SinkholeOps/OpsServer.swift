@@ -53,6 +53,7 @@ public struct OpsServer: Service {
             JamesRoutes(runtime: control.runtime, capture: control.capture, logger: logger).add(to: router)
             if !jamesOnly {
                 MailpitRoutes(runtime: control.runtime, capture: control.capture, started: Date(), logger: logger).add(to: router)
+                ModeRoutes(modes: modes).add(to: router)
             }
         }
         Self.addOperations(to: router, jamesOnly: jamesOnly, registry: registry, modes: modes, greylist: greylist,
