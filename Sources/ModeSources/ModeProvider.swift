@@ -233,9 +233,11 @@ public final class ModeProvider: Sendable {
         case .success(let mode):
             metrics.show(previous.override ?? mode, known: true)
             if previous.isKnown && previous.mode != mode {
-                logger.notice("mode_changed", metadata: [
-                    "old": "\(previous.mode)", "new": "\(mode)", "source": "\(source.name)",
-                ])
+                var metadata: Logger.Metadata = ["old": "\(previous.mode)", "new": "\(mode)", "source": "\(source.name)"]
+                if let override = previous.override {
+                    metadata["note"] = "the API's override (\(override)) stays in force until it expires or is cleared"
+                }
+                logger.notice("mode_changed", metadata: metadata)
             } else if !previous.isKnown && previous.errors > 0 {
                 logger.notice("mode_changed", metadata: [
                     "old": "\(previous.mode)", "new": "\(mode)", "source": "\(source.name)",

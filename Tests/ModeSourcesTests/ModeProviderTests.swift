@@ -74,6 +74,34 @@ final class ManualClock: Sendable {
 
 @Suite("Mode provider")
 struct ModeProviderTests {
+    @Test("The API's override wins over the source until it expires or is cleared, each change logged once")
+    func override() async {
+        let source = ScriptedSource()
+        let log = LogRecorder()
+        let clock = ManualClock()
+        let provider = ModeProvider(source: source, logger: log.logger, now: { clock.now })
+        source.answer(.success("defer"))
+        await provider.refresh()
+        provider.setOverride(.bounce, ttl: .seconds(60))
+        #expect(provider.current == .bounce)
+        #expect(provider.snapshot.mode == .defer, "the source's mode stays on record")
+        source.answer(.success("accept"))
+        await provider.refresh()
+        #expect(provider.current == .bounce, "a new value from the source does not end the override")
+        clock.advance(by: .seconds(61))
+        #expect(provider.current == .accept)
+        #expect(provider.current == .accept)
+        let changes = log.events("mode_changed")
+        #expect(changes.map { $0.metadata["source"] } == ["api", "scripted", "scripted"])
+        #expect(changes.last?.metadata["note"] == "API override expired")
+        provider.setOverride(.greylist, ttl: nil)
+        clock.advance(by: .seconds(3600))
+        #expect(provider.current == .greylist)
+        #expect(provider.clearOverride())
+        #expect(!provider.clearOverride())
+        #expect(provider.current == .accept)
+    }
+
     @Test("Before any good value the fallback is defer; a good value replaces it")
     func fallback() async {
         let source = ScriptedSource()
