@@ -47,6 +47,28 @@ struct MailpitRoutes: Sendable {
             capture?.setRead(read, ids: ids?.isEmpty == false ? ids : nil)
             return Self.ok
         }
+        router.get("api/v1/messages/wait") { request, _ -> Response in
+            // Waits for mail, so a test needs no polling loop: 200 with the list once
+            // `count` messages are kept, 408 when `timeout` (default 10s, at most 5m) passes first.
+            let query = request.uri.queryParameters
+            guard let countText = query["count"], let count = Int(String(countText)), count >= 1, count <= 100_000 else {
+                return Self.error("count is required: a whole number from 1 to 100000", field: "count")
+            }
+            var timeout: Duration = .seconds(10)
+            if let text = query["timeout"] {
+                guard let parsed = DurationText.parse(String(text)), parsed > .zero, parsed <= .seconds(300) else {
+                    return Self.error("expected a duration up to 5m, such as 10s", field: "timeout")
+                }
+                timeout = parsed
+            }
+            guard let capture else {
+                return Self.error("no mail is kept: start sinkhole with --capture memory", field: "count", status: .conflict)
+            }
+            guard await capture.wait(forCount: count, timeout: timeout) else {
+                return Self.error("\(capture.count) of \(count) messages within \(timeout)", field: "count", status: .requestTimeout)
+            }
+            return Self.json(list(all(), page: Page(start: 0, limit: 0), matchesOnly: false))
+        }
         router.get("api/v1/search") { request, _ -> Response in
             guard let query = request.uri.queryParameters["query"].map(String.init), !query.isEmpty else {
                 return Self.error("query is required", field: "query")

@@ -56,8 +56,9 @@ public struct OpsServer: Service {
                 ModeRoutes(modes: modes).add(to: router)
             }
         }
+        let captureGauges = jamesOnly ? nil : control?.capture.map { CaptureGauges(registry: registry, store: $0) }
         Self.addOperations(to: router, jamesOnly: jamesOnly, registry: registry, modes: modes, greylist: greylist,
-                           readiness: readiness, gauges: greylistGauges)
+                           readiness: readiness, gauges: greylistGauges, capture: captureGauges)
         var quiet = logger
         quiet.logLevel = max(logger.logLevel, .warning)
         application = Application(
@@ -73,7 +74,8 @@ public struct OpsServer: Service {
 
     private static func addOperations(
         to router: Router<BasicRequestContext>, jamesOnly: Bool, registry: PrometheusCollectorRegistry,
-        modes: ModeProvider, greylist: GreylistTable, readiness: Readiness, gauges greylistGauges: GreylistGauges
+        modes: ModeProvider, greylist: GreylistTable, readiness: Readiness, gauges greylistGauges: GreylistGauges,
+        capture: CaptureGauges?
     ) {
         guard !jamesOnly else { return }
         router.get("healthz") { _, _ in "ok\n" }
@@ -88,6 +90,7 @@ public struct OpsServer: Service {
         }
         router.get("metrics") { _, _ -> Response in
             greylistGauges.update(greylist.statistics)
+            capture?.update()
             let text = registry.emitToBuffer()
             return Response(status: .ok,
                             headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -97,6 +100,42 @@ public struct OpsServer: Service {
 
     public func run() async throws {
         try await application.runService()
+    }
+}
+
+/// Captured mail's size, evictions and refusals, read from the store at each scrape.
+private final class CaptureGauges: Sendable {
+    private let store: MailStore
+    private let messages: Gauge
+    private let bytes: Gauge
+    private let evictions: Counter
+    private let refused: Counter
+    private let seen = Mutex((evicted: 0, refused: 0))
+
+    init(registry: PrometheusCollectorRegistry, store: MailStore) {
+        self.store = store
+        messages = registry.makeGauge(descriptor: MetricNameDescriptor(
+            namespace: "sinkhole", metricName: "captured", unitName: "messages", helpText: "Messages --capture memory keeps."))
+        bytes = registry.makeGauge(descriptor: MetricNameDescriptor(
+            namespace: "sinkhole", metricName: "captured", unitName: "bytes", helpText: "Bytes of captured mail kept."))
+        evictions = registry.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "sinkhole", metricName: "capture_evictions", unitName: "total",
+            helpText: "Captured messages evicted to make room (oldest first)."))
+        refused = registry.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "sinkhole", metricName: "capture_refused", unitName: "total",
+            helpText: "Messages refused with 452 4.3.1 because they did not fit the capture budget."))
+    }
+
+    func update() {
+        let statistics = store.statistics
+        messages.set(Double(statistics.messages))
+        bytes.set(Double(statistics.bytes))
+        let (evicted, refusedNow) = seen.withLock { seen -> (Int, Int) in
+            defer { seen = (max(seen.evicted, statistics.evicted), max(seen.refused, statistics.refused)) }
+            return (max(0, statistics.evicted - seen.evicted), max(0, statistics.refused - seen.refused))
+        }
+        if evicted > 0 { evictions.increment(by: Int64(evicted)) }
+        if refusedNow > 0 { refused.increment(by: Int64(refusedNow)) }
     }
 }
 

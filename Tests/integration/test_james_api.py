@@ -860,3 +860,38 @@ def test_parameters_of_advertised_extensions_are_taken_and_stored_as_james_relay
             {"name": "NOTIFY", "value": "FAILURE,DELAY"}, {"name": "ORCPT", "value": "rfc822;alice@james.org"}]},
         {"address": "jack@james.org", "parameters": []},
     ]
+
+
+def test_capture_is_counted_on_metrics(sinkhole):
+    server = sinkhole("--mode", "accept", "--capture", "memory", "--capture-max-messages", "1")
+    client = raw_session(server)
+    for n in range(3):
+        send_mail(client, "bob@james.org", ["alice@james.org"], f"Subject: m{n}\r\n\r\nx\r\n".encode())
+    metrics = server.metrics()
+    assert metrics["sinkhole_captured_messages"] == 1
+    assert metrics["sinkhole_capture_evictions_total"] == 2
+    assert metrics["sinkhole_captured_bytes"] > 0
+
+
+def test_waiting_for_mail_answers_when_it_arrives_or_408_at_the_timeout(sinkhole):
+    import threading
+    server = sinkhole("--mode", "accept", "--capture", "memory")
+    base = f"http://127.0.0.1:{server.http_port}/api/v1/messages/wait"
+    started = time.monotonic()
+    response = requests.get(base, params={"count": 1, "timeout": "300ms"}, timeout=10)
+    assert response.status_code == 408 and response.json()["field"] == "count", response.text
+    assert 0.25 <= time.monotonic() - started < 5
+    answers = []
+    waiter = threading.Thread(target=lambda: answers.append(
+        requests.get(base, params={"count": 2, "timeout": "20s"}, timeout=30)))
+    waiter.start()
+    client = raw_session(server)
+    send_mail(client, "bob@james.org", ["alice@james.org"], b"Subject: one\r\n\r\nx\r\n")
+    send_mail(client, "bob@james.org", ["alice@james.org"], b"Subject: two\r\n\r\nx\r\n")
+    waiter.join(timeout=25)
+    assert not waiter.is_alive(), "the wait did not end when the second message arrived"
+    [response] = answers
+    assert response.status_code == 200, response.text
+    assert [m["Subject"] for m in response.json()["messages"]] == ["two", "one"]
+    bad = requests.get(base, params={"count": "many"}, timeout=10)
+    assert bad.status_code == 400 and bad.json()["field"] == "count"

@@ -87,6 +87,8 @@ public final class MailStore: Sendable {
         var deleted = 0
         var accepted = 0
         var acceptedBytes = 0
+        var waiters: [Waiter] = []
+        var nextWaiter = 0
 
         var count: Int { mails.count - head }
 
@@ -96,6 +98,15 @@ public final class MailStore: Sendable {
             head = 0
         }
     }
+
+    struct Waiter: Sendable {
+        var id: Int
+        var count: Int
+        var continuation: CheckedContinuation<Bool, Never>
+    }
+
+    /// Most requests waiting for mail at once (`GET /api/v1/messages/wait`).
+    public static let maxWaiters = 256
 
     private let state = Mutex(State())
     private let inFlight = Atomic<Int>(0)
@@ -129,7 +140,7 @@ public final class MailStore: Sendable {
     @discardableResult
     public func add(_ mail: CapturedMail) -> UInt64 {
         var mail = mail
-        return state.withLock { state in
+        let sequence = state.withLock { state in
             mail.sequence = state.next
             state.next += 1
             state.accepted += 1
@@ -145,6 +156,43 @@ public final class MailStore: Sendable {
             state.compact()
             return mail.sequence
         }
+        wake()
+        return sequence
+    }
+
+    /// Waits until the store holds at least `count` messages; false after `timeout`,
+    /// or at once when too many requests already wait.
+    public func wait(forCount count: Int, timeout: Duration) async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let outcome = state.withLock { state -> (id: Int, answer: Bool?) in
+                if state.count >= count { return (0, true) }
+                if state.waiters.count >= Self.maxWaiters { return (0, false) }
+                state.nextWaiter += 1
+                state.waiters.append(Waiter(id: state.nextWaiter, count: count, continuation: continuation))
+                return (state.nextWaiter, nil)
+            }
+            if let answer = outcome.answer { return continuation.resume(returning: answer) }
+            let id = outcome.id
+            Task { [self] in
+                try? await Task.sleep(for: timeout)
+                let waiter = state.withLock { state -> Waiter? in
+                    guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                    return state.waiters.remove(at: index)
+                }
+                waiter?.continuation.resume(returning: false)
+            }
+        }
+    }
+
+    private func wake() {
+        let ready = state.withLock { state -> [Waiter] in
+            guard !state.waiters.isEmpty else { return [] }
+            let count = state.count
+            let ready = state.waiters.filter { $0.count <= count }
+            state.waiters.removeAll { $0.count <= count }
+            return ready
+        }
+        for waiter in ready { waiter.continuation.resume(returning: true) }
     }
 
     /// Counts a message refused for want of room.
@@ -163,7 +211,8 @@ public final class MailStore: Sendable {
         state.withLock { state in
             let out = Array(state.mails[state.head...])
             state = State(next: state.next, evicted: state.evicted, refused: state.refused,
-                          deleted: state.deleted + out.count, accepted: state.accepted, acceptedBytes: state.acceptedBytes)
+                          deleted: state.deleted + out.count, accepted: state.accepted, acceptedBytes: state.acceptedBytes,
+                          waiters: state.waiters, nextWaiter: state.nextWaiter)
             return out
         }
     }
