@@ -14,6 +14,10 @@ public struct APISettings: Sendable {
     public var readOpen = false
     /// Serve the API on a non-loopback address without a token.
     public var insecure = false
+    /// Finished sessions the journal keeps; 0: none.
+    public var journalMaxSessions = 1000
+    /// Transcript lines kept of each session.
+    public var journalMaxLines = 200
 
     public init() {}
 }
@@ -48,6 +52,10 @@ extension Settings {
             guard let address = ListenAddress(parsing: text) else { return nil }
             return .some(address)
         }, expected: "HOST:PORT, such as 127.0.0.1:8000, or none")
+        api.journalMaxSessions = try layers.value("journal-max-sessions", default: 1000, { Int($0).flatMap { $0 >= 0 ? $0 : nil } },
+                                                  expected: "a whole number, 0 (no journal) or more")
+        api.journalMaxLines = try layers.value("journal-max-lines", default: 200, Parse.positive,
+                                               expected: "a whole number above 0")
         api.readOpen = try layers.value("api-read-open", default: false, Parse.bool, expected: "true or false")
         api.insecure = try layers.value("api-insecure", default: false, Parse.bool, expected: "true or false")
 

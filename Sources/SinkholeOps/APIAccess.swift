@@ -7,14 +7,17 @@ import SinkholePolicy
 public struct ControlAPI: Sendable {
     public var runtime: RuntimeRules
     public var capture: MailStore?
+    /// Finished sessions' transcripts; nil with `--journal-max-sessions 0`.
+    public var journal: SessionJournal?
     /// The bearer token every control route needs; nil: none.
     public var token: String?
     /// GET routes need no token.
     public var readOpen: Bool
 
-    public init(runtime: RuntimeRules, capture: MailStore?, token: String?, readOpen: Bool) {
+    public init(runtime: RuntimeRules, capture: MailStore?, journal: SessionJournal? = nil, token: String?, readOpen: Bool) {
         self.runtime = runtime
         self.capture = capture
+        self.journal = journal
         self.token = token
         self.readOpen = readOpen
     }

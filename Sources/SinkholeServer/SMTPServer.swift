@@ -150,6 +150,7 @@ public final class SMTPServer: Service, Sendable {
                                           messageLimit: configuration.ruleMessageLimit),
                         metrics: metrics,
                         capture: configuration.capture,
+                        journal: configuration.journal,
                         listenerName: listenerName,
                         logger: logger
                     ))

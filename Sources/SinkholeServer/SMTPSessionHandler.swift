@@ -56,6 +56,10 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var captureReserved = 0
     /// The message did not fit the capture budget: it is refused with 452 4.3.1.
     private var captureFull = false
+    /// Where finished sessions' transcripts go (`--journal-max-sessions`); nil: not kept.
+    private let journal: SessionJournal?
+    private var transcript: JournalWriter?
+    private var startedWall = 0.0
 
     private var decoder: SMTPFrameDecoder
     /// Bytes of a line not yet complete, kept until the next read.
@@ -162,10 +166,13 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         dataTiming: DataTiming = DataTiming(),
         metrics: ServerMetrics? = nil,
         capture: MailStore? = nil,
+        journal: SessionJournal? = nil,
         listenerName: String = "",
         logger: Logger
     ) {
         self.capture = capture
+        self.journal = journal
+        if let journal { transcript = JournalWriter(maxLines: journal.maxLines) }
         self.listenerName = listenerName
         self.dataTiming = dataTiming
         self.logsMessages = policy.mode.logsMessages
@@ -198,6 +205,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         metrics?.connectionsTotal.increment()
         started = context.eventLoop.now
         lastRead = started
+        if journal != nil { startedWall = Self.wallClock() }
         clock?.register(self)
         perform(session.greeting(decider: &policy), delivery: session.delivery, context: context)
         context.flush()
@@ -241,6 +249,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         case .line(let line):
             commands += 1
             tally.bytes += line.readableBytes + 2
+            if transcript != nil { note(.client, line.readableBytesView) }
             let parsed = SMTPCommandParser.parse(line)
             // An HTTP request line never parses as SMTP (no HTTP verb is an SMTP
             // verb), so only a failed line is looked at again.
@@ -270,6 +279,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             }
         case .lineTooLong:
             commands += 1
+            if transcript != nil { note(.note, "line over \(decoder.lineLengthLimit) bytes, not kept".utf8) }
             replyingTo = "unrecognized"
             notice("limit_exceeded", [
                 "limit": "command_line_length", "max": .stringConvertible(decoder.lineLengthLimit),
@@ -345,6 +355,13 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         clock?.deregister(self)
         pending = nil
         session.close()
+        if let journal, let transcript {
+            journal.add(JournalRecord(
+                clientIP: remote?.ipAddress ?? "", clientPort: remote?.port ?? 0, listener: listenerName,
+                mode: "\(policy.mode)", started: startedWall, ended: Self.wallClock(),
+                outcome: (outcome ?? .clientClosed).rawValue, transcript: transcript))
+            self.transcript = nil
+        }
         // Built only when the line is written: the metadata is an autoclosure.
         logger.info("connection", metadata: connectionMetadata(duration: duration))
         context.fireChannelInactive()
@@ -550,6 +567,25 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         perform(.replyAndClose(session.replies.adapt(reply)), context: context)
     }
 
+    // MARK: - Journal
+
+    private func note(_ kind: JournalEntry.Kind, _ text: some Collection<UInt8>) {
+        guard let context else { return }
+        let ms = (context.eventLoop.now - started).nanoseconds / 1_000_000
+        transcript?.append(kind, at: ms, text)
+    }
+
+    /// The reply as sent, and what chose it when that was not the protocol.
+    private func journalReply(_ reply: SMTPReply) {
+        var text = outgoing(reply).description
+        text.removeLast()  // the final CRLF (one Character)
+        note(.server, text.utf8)
+        if session.decided, let record = policy.lastRecord {
+            let action = record.action == .reply ? "" : " (\(record.action.rawValue))"
+            note(.decision, "\(record.layer.rawValue)\(record.source.map { " \($0)" } ?? "")\(action)".utf8)
+        }
+    }
+
     /// Seconds since 1970, for captured mail.
     static func wallClock() -> Double {
         var now = timespec()
@@ -618,6 +654,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
 
     @inline(__always)
     private func count(_ reply: SMTPReply) {
+        if transcript != nil { journalReply(reply) }
         lastReplyCode = reply.code.value
         if metrics != nil { tally.replies[.init(code: reply.code.value, command: replyingTo), default: 0] += 1 }
     }
@@ -634,6 +671,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 if metrics != nil { tally.replies[.init(code: 421, command: replyingTo), default: 0] += 1 }
                 var buffer = context.channel.allocator.buffer(capacity: 64)
                 buffer.writeSMTPReply(session.replies.adapt(.tooManyErrors))
+                if transcript != nil { journalReply(session.replies.adapt(.tooManyErrors)) }
                 context.write(wrapOutboundOut(buffer), promise: nil)
                 close(context: context, outcome: .tooManyErrors)
                 return
@@ -773,6 +811,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private func finishMessage(context: ChannelHandlerContext) {
         dataDeadline = .distantFuture
         let queueID = QueueID.next()
+        if transcript != nil { note(.note, "message \(contentSize) bytes, queue id \(queueID)".utf8) }
         // The envelope, read before the state machine closes the transaction.
         let recipients = session.recipients
         let sender = session.reversePath

@@ -35,6 +35,8 @@ public struct ServerConfiguration: Sendable {
     public var ruleMessageLimit: Int
     /// Where accepted messages are kept (`--capture memory`); nil: bodies are discarded.
     public var capture: MailStore?
+    /// Where finished sessions' transcripts are kept; nil: not kept.
+    public var journal: SessionJournal?
 
     public init(
         listen: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 2525)],
@@ -51,9 +53,11 @@ public struct ServerConfiguration: Sendable {
         dataReadDelay: Duration? = nil,
         abortDataAfter: Duration? = nil,
         ruleMessageLimit: Int = 1 << 20,
-        capture: MailStore? = nil
+        capture: MailStore? = nil,
+        journal: SessionJournal? = nil
     ) {
         self.capture = capture
+        self.journal = journal
         self.profiles = profiles
         self.dataReadDelay = dataReadDelay
         self.abortDataAfter = abortDataAfter

@@ -90,6 +90,16 @@ struct Sinkhole: AsyncParsableCommand {
         valueName: "size"))
     var captureMaxBytes: String?
 
+    @Option(name: .customLong("journal-max-sessions"), help: ArgumentHelp(
+        "Finished sessions whose transcripts the journal keeps for the API (/api/v1/sessions, /api/v1/verify); the oldest is forgotten first; 0: none. (default: 1000)",
+        valueName: "n"))
+    var journalMaxSessions: String?
+
+    @Option(name: .customLong("journal-max-lines"), help: ArgumentHelp(
+        "Transcript lines kept of each session (commands, replies, decisions; never message content). (default: 200)",
+        valueName: "n"))
+    var journalMaxLines: String?
+
     @Option(name: .customLong("hostname"), help: ArgumentHelp(
         "Name in the greeting and the EHLO reply. (default: the system host name)", valueName: "name"))
     var hostname: String?
@@ -350,6 +360,7 @@ struct Sinkhole: AsyncParsableCommand {
             ("james-listen", jamesListen), ("api-token", apiToken), ("api-token-file", apiTokenFile),
             ("api-read-open", apiReadOpen ? "true" : nil), ("api-insecure", apiInsecure ? "true" : nil),
             ("capture", capture), ("capture-max-messages", captureMaxMessages), ("capture-max-bytes", captureMaxBytes),
+            ("journal-max-sessions", journalMaxSessions), ("journal-max-lines", journalMaxLines),
         ]
         for (key, value) in single { values[key] = value.map { [$0] } ?? [] }
         return values
@@ -411,7 +422,9 @@ struct Sinkhole: AsyncParsableCommand {
         })
         let api = settings.api
         let capture = api.capture ? MailStore(maxMessages: api.captureMaxMessages, maxBytes: api.captureMaxBytes) : nil
-        let control = ControlAPI(runtime: runtime, capture: capture, token: api.token, readOpen: api.readOpen)
+        let journal = api.journalMaxSessions > 0
+            ? SessionJournal(maxSessions: api.journalMaxSessions, maxLines: api.journalMaxLines) : nil
+        let control = ControlAPI(runtime: runtime, capture: capture, journal: journal, token: api.token, readOpen: api.readOpen)
         if api.token == nil && api.insecure {
             logger.warning("api_insecure", metadata: [
                 "note": "--api-insecure: the control API takes changes from anyone who can reach it, without a token",
@@ -462,7 +475,8 @@ struct Sinkhole: AsyncParsableCommand {
                 dataReadDelay: engine.dataReadDelay,
                 abortDataAfter: engine.abortDataAfter,
                 ruleMessageLimit: engine.ruleMessageLimit,
-                capture: capture
+                capture: capture,
+                journal: journal
             ),
             modes: modes,
             policy: PolicyConfiguration(

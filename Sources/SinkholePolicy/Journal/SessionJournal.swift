@@ -1,0 +1,155 @@
+import Synchronization
+
+/// One line of a session's transcript.
+public struct JournalEntry: Hashable, Sendable {
+    public enum Kind: UInt8, Sendable {
+        /// A command line from the client (message content is never kept).
+        case client = 1
+        /// A reply, every line of it.
+        case server = 2
+        /// Why the reply before it was chosen: `rule r3`, `trigger rcpt`, `mode defer`.
+        case decision = 3
+        /// Something the shell did: `message 1234 bytes`, `closed: quit`.
+        case note = 4
+    }
+
+    public var kind: Kind
+    /// Milliseconds since the connection was accepted.
+    public var at: UInt32
+    public var text: String
+}
+
+/// A transcript being written, as compact bytes: one allocation that grows,
+/// no string per line. Kind (1 byte), milliseconds (4), length (2), text.
+public struct JournalWriter: Sendable {
+    public private(set) var bytes: [UInt8] = []
+    public private(set) var lines = 0
+    /// Lines not kept once the cap was reached.
+    public private(set) var dropped = 0
+    public let maxLines: Int
+
+    public init(maxLines: Int) {
+        self.maxLines = maxLines
+        bytes.reserveCapacity(256)
+    }
+
+    public mutating func append(_ kind: JournalEntry.Kind, at milliseconds: Int64, _ text: some Collection<UInt8>) {
+        guard lines < maxLines else { dropped += 1; return }
+        lines += 1
+        let ms = UInt32(clamping: max(0, milliseconds))
+        let length = min(text.count, Int(UInt16.max))
+        bytes.append(kind.rawValue)
+        bytes.append(UInt8(truncatingIfNeeded: ms))
+        bytes.append(UInt8(truncatingIfNeeded: ms >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: ms >> 16))
+        bytes.append(UInt8(truncatingIfNeeded: ms >> 24))
+        bytes.append(UInt8(truncatingIfNeeded: length))
+        bytes.append(UInt8(truncatingIfNeeded: length >> 8))
+        bytes.append(contentsOf: text.prefix(length))
+    }
+
+    public mutating func append(_ kind: JournalEntry.Kind, at milliseconds: Int64, _ text: String) {
+        append(kind, at: milliseconds, text.utf8)
+    }
+
+    static func decode(_ bytes: [UInt8]) -> [JournalEntry] {
+        var out: [JournalEntry] = []
+        var index = 0
+        while index + 7 <= bytes.count {
+            let kind = JournalEntry.Kind(rawValue: bytes[index]) ?? .note
+            let ms = UInt32(bytes[index + 1]) | UInt32(bytes[index + 2]) << 8 | UInt32(bytes[index + 3]) << 16
+                | UInt32(bytes[index + 4]) << 24
+            let length = Int(bytes[index + 5]) | Int(bytes[index + 6]) << 8
+            let end = min(bytes.count, index + 7 + length)
+            out.append(JournalEntry(kind: kind, at: ms, text: String(decoding: bytes[(index + 7)..<end], as: UTF8.self)))
+            index = end
+        }
+        return out
+    }
+}
+
+/// One finished session, as the journal keeps it.
+public struct JournalRecord: Sendable {
+    public var id: UInt64 = 0
+    public var clientIP: String
+    public var clientPort: Int
+    public var listener: String
+    public var mode: String
+    /// Seconds since 1970.
+    public var started: Double
+    public var ended: Double
+    /// How it ended, as the connection log line says (`quit`, `idle_timeout`, …).
+    public var outcome: String
+    public var transcript: [UInt8]
+    public var dropped: Int
+
+    public init(clientIP: String, clientPort: Int, listener: String, mode: String, started: Double, ended: Double,
+                outcome: String, transcript: JournalWriter) {
+        self.clientIP = clientIP
+        self.clientPort = clientPort
+        self.listener = listener
+        self.mode = mode
+        self.started = started
+        self.ended = ended
+        self.outcome = outcome
+        self.transcript = transcript.bytes
+        self.dropped = transcript.dropped
+    }
+
+    public var entries: [JournalEntry] { JournalWriter.decode(transcript) }
+}
+
+/// The last sessions, bounded (`--journal-max-sessions`): the oldest is
+/// forgotten first.
+public final class SessionJournal: Sendable {
+    public let maxSessions: Int
+    public let maxLines: Int
+
+    private struct State: Sendable {
+        var records: [JournalRecord] = []
+        var head = 0
+        var next: UInt64 = 1
+        var forgotten = 0
+    }
+
+    private let state = Mutex(State())
+
+    public init(maxSessions: Int = 1000, maxLines: Int = 200) {
+        self.maxSessions = max(1, maxSessions)
+        self.maxLines = max(1, maxLines)
+    }
+
+    @discardableResult
+    public func add(_ record: JournalRecord) -> UInt64 {
+        var record = record
+        return state.withLock { state in
+            record.id = state.next
+            state.next += 1
+            state.records.append(record)
+            while state.records.count - state.head > maxSessions {
+                state.records[state.head].transcript = []
+                state.head += 1
+                state.forgotten += 1
+            }
+            if state.head > 64 && state.head * 2 > state.records.count {
+                state.records.removeFirst(state.head)
+                state.head = 0
+            }
+            return record.id
+        }
+    }
+
+    /// Oldest first.
+    public var all: [JournalRecord] { state.withLock { Array($0.records[$0.head...]) } }
+
+    public func record(id: UInt64) -> JournalRecord? {
+        state.withLock { state in state.records[state.head...].first { $0.id == id } }
+    }
+
+    public func clear() {
+        state.withLock { state in
+            state.records = []
+            state.head = 0
+        }
+    }
+}
