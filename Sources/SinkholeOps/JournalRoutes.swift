@@ -138,7 +138,7 @@ struct JournaledSession {
             ("id", .int(Int(record.id))),
             ("client", .string(record.clientIP.contains(":") ? "[\(record.clientIP)]:\(record.clientPort)" : "\(record.clientIP):\(record.clientPort)")),
             ("listener", .string(record.listener)),
-            ("mode", .string(record.mode)),
+            ("mode", .string(record.mode.rawValue)),
             ("started", .string(MailpitRoutes.timestamp(Date(timeIntervalSince1970: record.started)))),
             ("ended", .string(MailpitRoutes.timestamp(Date(timeIntervalSince1970: record.ended)))),
             ("duration_ms", .int(Int(((record.ended - record.started) * 1000).rounded()))),

@@ -60,6 +60,11 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private let journal: SessionJournal?
     private var transcript: JournalWriter?
     private var startedWall = 0.0
+    /// In channelRead: the journal stamps lines with the read's time, not a clock read each.
+    private var reading = false
+    /// Lines the transcript still takes; past the cap a line costs one decrement.
+    private var journalRoom = 0
+    private var journalDropped = 0
 
     private var decoder: SMTPFrameDecoder
     /// Bytes of a line not yet complete, kept until the next read.
@@ -172,7 +177,10 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     ) {
         self.capture = capture
         self.journal = journal
-        if let journal { transcript = JournalWriter(maxLines: journal.maxLines) }
+        if let journal {
+            transcript = JournalWriter(maxLines: journal.maxLines)
+            journalRoom = journal.maxLines
+        }
         self.listenerName = listenerName
         self.dataTiming = dataTiming
         self.logsMessages = policy.mode.logsMessages
@@ -207,7 +215,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         lastRead = started
         if journal != nil { startedWall = Self.wallClock() }
         clock?.register(self)
+        reading = true
         perform(session.greeting(decider: &policy), delivery: session.delivery, context: context)
+        reading = false
         context.flush()
         // An idle connection holds no tally: the greeting's reply is counted now.
         if let metrics, !tally.isEmpty {
@@ -226,7 +236,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             kept.writeBuffer(&input)
             input = kept
         }
+        reading = true
         process(&input, context: context)
+        reading = false
     }
 
     /// Takes commands and content from `input` until it runs out or a reply
@@ -249,7 +261,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         case .line(let line):
             commands += 1
             tally.bytes += line.readableBytes + 2
-            if transcript != nil { note(.client, line.readableBytesView) }
+            if journalRoom > 0 { note(.client, line.readableBytesView) } else if journal != nil { journalDropped += 1 }
             let parsed = SMTPCommandParser.parse(line)
             // An HTTP request line never parses as SMTP (no HTTP verb is an SMTP
             // verb), so only a failed line is looked at again.
@@ -279,7 +291,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             }
         case .lineTooLong:
             commands += 1
-            if transcript != nil { note(.note, "line over \(decoder.lineLengthLimit) bytes, not kept".utf8) }
+            if journalRoom > 0 { note(.note, "line over \(decoder.lineLengthLimit) bytes, not kept") }
             replyingTo = "unrecognized"
             notice("limit_exceeded", [
                 "limit": "command_line_length", "max": .stringConvertible(decoder.lineLengthLimit),
@@ -355,10 +367,11 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         clock?.deregister(self)
         pending = nil
         session.close()
-        if let journal, let transcript {
+        if let journal, var transcript {
+            transcript.countDropped(journalDropped)
             journal.add(JournalRecord(
-                clientIP: remote?.ipAddress ?? "", clientPort: remote?.port ?? 0, listener: listenerName,
-                mode: "\(policy.mode)", started: startedWall, ended: Self.wallClock(),
+                clientIP: session.sessionSnapshot.clientIP ?? "", clientPort: remote?.port ?? 0, listener: listenerName,
+                mode: policy.mode, started: startedWall, ended: startedWall + Double(duration.nanoseconds) / 1e9,
                 outcome: (outcome ?? .clientClosed).rawValue, transcript: transcript))
             self.transcript = nil
         }
@@ -569,20 +582,30 @@ final class SMTPSessionHandler: ChannelInboundHandler {
 
     // MARK: - Journal
 
-    private func note(_ kind: JournalEntry.Kind, _ text: some Collection<UInt8>) {
+    private func note(_ kind: JournalEntry.Kind, _ text: ByteBufferView) {
         guard let context else { return }
-        let ms = (context.eventLoop.now - started).nanoseconds / 1_000_000
-        transcript?.append(kind, at: ms, text)
+        journalRoom -= 1
+        let ms = ((reading ? lastRead : context.eventLoop.now) - started).nanoseconds / 1_000_000
+        text.withContiguousStorageIfAvailable { transcript?.append(kind, at: ms, $0) }
     }
 
-    /// The reply as sent, and what chose it when that was not the protocol.
-    private func journalReply(_ reply: SMTPReply) {
-        var text = outgoing(reply).description
-        text.removeLast()  // the final CRLF (one Character)
-        note(.server, text.utf8)
-        if session.decided, let record = policy.lastRecord {
-            let action = record.action == .reply ? "" : " (\(record.action.rawValue))"
-            note(.decision, "\(record.layer.rawValue)\(record.source.map { " \($0)" } ?? "")\(action)".utf8)
+    private func note(_ kind: JournalEntry.Kind, _ text: String) {
+        guard let context else { return }
+        journalRoom -= 1
+        let ms = ((reading ? lastRead : context.eventLoop.now) - started).nanoseconds / 1_000_000
+        var text = text
+        text.withUTF8 { transcript?.append(kind, at: ms, $0) }
+    }
+
+    /// The reply as sent (its bytes, without the last CRLF), and what chose
+    /// it when that was not the protocol.
+    private func journalReply(_ wire: ByteBuffer) {
+        note(.server, wire.readableBytesView.dropLast(2))
+        if session.decided, journalRoom > 0, let record = policy.lastRecord {
+            journalRoom -= 1
+            let ms = ((reading ? lastRead : context?.eventLoop.now ?? lastRead) - started).nanoseconds / 1_000_000
+            transcript?.append(.decision, at: ms, record.layer.rawValue, record.source,
+                               record.action == .reply ? nil : record.action.rawValue)
         }
     }
 
@@ -621,6 +644,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         var buffer = context.channel.allocator.buffer(capacity: 64)
         buffer.writeSMTPReply(outgoing(reply))
         count(reply)
+        if journalRoom > 0 { journalReply(buffer) }
         let rate = delivery.bytesPerSecond
         // At most ten writes a second when dribbling.
         let piece = max(1, delivery.pieceSize ?? max(1, (rate ?? 10) / 10))
@@ -654,7 +678,6 @@ final class SMTPSessionHandler: ChannelInboundHandler {
 
     @inline(__always)
     private func count(_ reply: SMTPReply) {
-        if transcript != nil { journalReply(reply) }
         lastReplyCode = reply.code.value
         if metrics != nil { tally.replies[.init(code: reply.code.value, command: replyingTo), default: 0] += 1 }
     }
@@ -671,7 +694,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 if metrics != nil { tally.replies[.init(code: 421, command: replyingTo), default: 0] += 1 }
                 var buffer = context.channel.allocator.buffer(capacity: 64)
                 buffer.writeSMTPReply(session.replies.adapt(.tooManyErrors))
-                if transcript != nil { journalReply(session.replies.adapt(.tooManyErrors)) }
+                if journalRoom > 0 { journalReply(buffer) }
                 context.write(wrapOutboundOut(buffer), promise: nil)
                 close(context: context, outcome: .tooManyErrors)
                 return
@@ -680,6 +703,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         count(reply)
         var buffer = context.channel.allocator.buffer(capacity: 64)
         buffer.writeSMTPReply(outgoing(reply))
+        if journalRoom > 0 { journalReply(buffer) } else if journal != nil { journalDropped += 1 }
         context.write(wrapOutboundOut(buffer), promise: nil)
     }
 
@@ -811,7 +835,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private func finishMessage(context: ChannelHandlerContext) {
         dataDeadline = .distantFuture
         let queueID = QueueID.next()
-        if transcript != nil { note(.note, "message \(contentSize) bytes, queue id \(queueID)".utf8) }
+        if journalRoom > 0 { note(.note, "message \(contentSize) bytes, queue id \(queueID)") }
         // The envelope, read before the state machine closes the transaction.
         let recipients = session.recipients
         let sender = session.reversePath

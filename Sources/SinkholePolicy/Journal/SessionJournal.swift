@@ -33,23 +33,46 @@ public struct JournalWriter: Sendable {
         bytes.reserveCapacity(256)
     }
 
-    public mutating func append(_ kind: JournalEntry.Kind, at milliseconds: Int64, _ text: some Collection<UInt8>) {
+    /// Appends one line: its header and a copy of its bytes, no other allocation.
+    public mutating func append(_ kind: JournalEntry.Kind, at milliseconds: Int64, _ text: UnsafeBufferPointer<UInt8>) {
         guard lines < maxLines else { dropped += 1; return }
         lines += 1
         let ms = UInt32(clamping: max(0, milliseconds))
         let length = min(text.count, Int(UInt16.max))
-        bytes.append(kind.rawValue)
-        bytes.append(UInt8(truncatingIfNeeded: ms))
-        bytes.append(UInt8(truncatingIfNeeded: ms >> 8))
-        bytes.append(UInt8(truncatingIfNeeded: ms >> 16))
-        bytes.append(UInt8(truncatingIfNeeded: ms >> 24))
-        bytes.append(UInt8(truncatingIfNeeded: length))
-        bytes.append(UInt8(truncatingIfNeeded: length >> 8))
-        bytes.append(contentsOf: text.prefix(length))
+        let header: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
+            kind.rawValue, UInt8(truncatingIfNeeded: ms), UInt8(truncatingIfNeeded: ms >> 8),
+            UInt8(truncatingIfNeeded: ms >> 16), UInt8(truncatingIfNeeded: ms >> 24),
+            UInt8(truncatingIfNeeded: length), UInt8(truncatingIfNeeded: length >> 8))
+        withUnsafeBytes(of: header) { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[..<length]))
     }
 
+    /// A line of up to three pieces joined by spaces (`rule r3`, `mode`,
+    /// `trigger rcpt (disconnect)`), without building the string first.
+    public mutating func append(_ kind: JournalEntry.Kind, at milliseconds: Int64, _ first: String, _ second: String?,
+                                _ third: String?) {
+        guard lines < maxLines else { dropped += 1; return }
+        var first = first, second = second ?? "", third = third ?? ""
+        let length = first.utf8.count + (second.isEmpty ? 0 : second.utf8.count + 1) + (third.isEmpty ? 0 : third.utf8.count + 1)
+        guard length <= Int(UInt16.max) else { return }
+        lines += 1
+        let ms = UInt32(clamping: max(0, milliseconds))
+        let header: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
+            kind.rawValue, UInt8(truncatingIfNeeded: ms), UInt8(truncatingIfNeeded: ms >> 8),
+            UInt8(truncatingIfNeeded: ms >> 16), UInt8(truncatingIfNeeded: ms >> 24),
+            UInt8(truncatingIfNeeded: length), UInt8(truncatingIfNeeded: length >> 8))
+        withUnsafeBytes(of: header) { bytes.append(contentsOf: $0) }
+        first.withUTF8 { bytes.append(contentsOf: $0) }
+        if !second.isEmpty { bytes.append(32); second.withUTF8 { bytes.append(contentsOf: $0) } }
+        if !third.isEmpty { bytes.append(32); third.withUTF8 { bytes.append(contentsOf: $0) } }
+    }
+
+    /// Lines the writer's owner did not hand over once the cap was reached.
+    public mutating func countDropped(_ n: Int) { dropped += n }
+
     public mutating func append(_ kind: JournalEntry.Kind, at milliseconds: Int64, _ text: String) {
-        append(kind, at: milliseconds, text.utf8)
+        var text = text
+        text.withUTF8 { append(kind, at: milliseconds, $0) }
     }
 
     static func decode(_ bytes: [UInt8]) -> [JournalEntry] {
@@ -74,7 +97,7 @@ public struct JournalRecord: Sendable {
     public var clientIP: String
     public var clientPort: Int
     public var listener: String
-    public var mode: String
+    public var mode: Mode
     /// Seconds since 1970.
     public var started: Double
     public var ended: Double
@@ -83,7 +106,7 @@ public struct JournalRecord: Sendable {
     public var transcript: [UInt8]
     public var dropped: Int
 
-    public init(clientIP: String, clientPort: Int, listener: String, mode: String, started: Double, ended: Double,
+    public init(clientIP: String, clientPort: Int, listener: String, mode: Mode, started: Double, ended: Double,
                 outcome: String, transcript: JournalWriter) {
         self.clientIP = clientIP
         self.clientPort = clientPort
@@ -105,11 +128,14 @@ public final class SessionJournal: Sendable {
     public let maxSessions: Int
     public let maxLines: Int
 
+    /// A ring: `records[(start + i) % maxSessions]` is the i-th oldest.
     private struct State: Sendable {
         var records: [JournalRecord] = []
-        var head = 0
+        var start = 0
         var next: UInt64 = 1
         var forgotten = 0
+
+        func ordered() -> [JournalRecord] { Array(records[start...] + records[..<start]) }
     }
 
     private let state = Mutex(State())
@@ -122,34 +148,36 @@ public final class SessionJournal: Sendable {
     @discardableResult
     public func add(_ record: JournalRecord) -> UInt64 {
         var record = record
-        return state.withLock { state in
+        // The one being replaced is freed outside the lock.
+        var replaced: JournalRecord?
+        let id = state.withLock { state in
             record.id = state.next
             state.next += 1
-            state.records.append(record)
-            while state.records.count - state.head > maxSessions {
-                state.records[state.head].transcript = []
-                state.head += 1
+            if state.records.count < maxSessions {
+                state.records.append(record)
+            } else {
+                swap(&state.records[state.start], &record)
+                replaced = record
+                state.start = (state.start + 1) % maxSessions
                 state.forgotten += 1
             }
-            if state.head > 64 && state.head * 2 > state.records.count {
-                state.records.removeFirst(state.head)
-                state.head = 0
-            }
-            return record.id
+            return state.next - 1
         }
+        _ = replaced
+        return id
     }
 
     /// Oldest first.
-    public var all: [JournalRecord] { state.withLock { Array($0.records[$0.head...]) } }
+    public var all: [JournalRecord] { state.withLock { $0.ordered() } }
 
     public func record(id: UInt64) -> JournalRecord? {
-        state.withLock { state in state.records[state.head...].first { $0.id == id } }
+        state.withLock { state in state.records.first { $0.id == id } }
     }
 
     public func clear() {
         state.withLock { state in
             state.records = []
-            state.head = 0
+            state.start = 0
         }
     }
 }
