@@ -81,11 +81,11 @@ struct MIMEMessage {
         let fileName = Self.decodeWords(disposition.parameters["filename"] ?? parameters["name"] ?? "")
         let isAttachment = disposition.type == "attachment" || !fileName.isEmpty
         if !isAttachment && type == "text/plain" && text.isEmpty && depth <= 8 {
-            text = Self.string(decoded, charset: parameters["charset"]).replacingOccurrences(of: "\r\n", with: "\n")
+            text = Self.string(decoded, charset: parameters["charset"])
             return
         }
         if !isAttachment && type == "text/html" && html.isEmpty {
-            html = Self.string(decoded, charset: parameters["charset"]).replacingOccurrences(of: "\r\n", with: "\n")
+            html = Self.string(decoded, charset: parameters["charset"])
             return
         }
         if partID.isEmpty && !isAttachment && type.hasPrefix("text/") { return }

@@ -70,7 +70,7 @@ struct MailpitRoutes: Sendable {
             return Self.json(list(all(), page: Page(start: 0, limit: 0), matchesOnly: false))
         }
         router.get("api/v1/search") { request, _ -> Response in
-            guard let query = request.uri.queryParameters["query"].map(String.init), !query.isEmpty else {
+            guard let query = Self.formValue(request, "query"), !query.isEmpty else {
                 return Self.error("query is required", field: "query")
             }
             let page = try Self.page(request)
@@ -78,7 +78,7 @@ struct MailpitRoutes: Sendable {
             return Self.json(list(all().filter(search.matches), page: page, matchesOnly: true))
         }
         router.delete("api/v1/search") { request, _ -> Response in
-            guard let query = request.uri.queryParameters["query"].map(String.init), !query.isEmpty else {
+            guard let query = Self.formValue(request, "query"), !query.isEmpty else {
                 return Self.error("query is required", field: "query")
             }
             let search = MailSearch(query)
@@ -296,7 +296,8 @@ struct MailpitRoutes: Sendable {
         return .object(common(parsed) + [
             ("ReturnPath", .string(parsed.mail.from == "<>" ? "" : parsed.mail.from)),
             ("Subject", .string(mime.subject)),
-            ("ListUnsubscribe", .object([("Header", .string(mime.header("List-Unsubscribe") ?? "")), ("Links", .list([])),
+            ("ListUnsubscribe", .object([("Header", .string(mime.header("List-Unsubscribe") ?? "")),
+                                         ("Links", .list(Self.links(mime.header("List-Unsubscribe")).map(JSONOutput.string))),
                                          ("Errors", .string("")), ("HeaderPost", .string(mime.header("List-Unsubscribe-Post") ?? ""))])),
             ("Date", .string(timestamp(date))),
             ("Tags", .list([])),
@@ -321,6 +322,31 @@ struct MailpitRoutes: Sendable {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter.string(from: date)
+    }
+
+    /// A query parameter as a form encodes it: `+` is a space (as Go's and
+    /// every browser's decoder read it), `%2B` a plus.
+    static func formValue(_ request: Request, _ name: String) -> String? {
+        guard let query = request.uri.query else { return nil }
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts[0] == name[...] else { continue }
+            let raw = parts.count == 2 ? parts[1].replacingOccurrences(of: "+", with: " ") : ""
+            return raw.removingPercentEncoding ?? raw
+        }
+        return nil
+    }
+
+    /// The `<...>` links of a List-Unsubscribe header.
+    static func links(_ header: String?) -> [String] {
+        guard let header else { return [] }
+        var out: [String] = []
+        var rest = header[...]
+        while let open = rest.firstIndex(of: "<"), let close = rest[open...].firstIndex(of: ">") {
+            out.append(String(rest[rest.index(after: open)..<close]).trimmingCharacters(in: .whitespaces))
+            rest = rest[rest.index(after: close)...]
+        }
+        return out
     }
 
     static func ids(_ fields: [(String, ConfigValue)]) -> Set<String>? {
