@@ -9,12 +9,18 @@ public struct ControlAPI: Sendable {
     public var capture: MailStore?
     /// Finished sessions' transcripts; nil with `--journal-max-sessions 0`.
     public var journal: SessionJournal?
+    /// The configured rules (`rules:`, `--rules`, smtp-sink's switches), listed and reset by the API.
+    public var configuredRules: RuleBook?
+    public var logger: Logger?
     /// The bearer token every control route needs; nil: none.
     public var token: String?
     /// GET routes need no token.
     public var readOpen: Bool
 
-    public init(runtime: RuntimeRules, capture: MailStore?, journal: SessionJournal? = nil, token: String?, readOpen: Bool) {
+    public init(runtime: RuntimeRules, capture: MailStore?, journal: SessionJournal? = nil, configuredRules: RuleBook? = nil,
+                logger: Logger? = nil, token: String?, readOpen: Bool) {
+        self.configuredRules = configuredRules
+        self.logger = logger
         self.runtime = runtime
         self.capture = capture
         self.journal = journal

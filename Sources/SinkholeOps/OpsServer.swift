@@ -55,6 +55,7 @@ public struct OpsServer: Service {
                 MailpitRoutes(runtime: control.runtime, capture: control.capture, started: Date(), logger: logger).add(to: router)
                 ModeRoutes(modes: modes).add(to: router)
                 JournalRoutes(journal: control.journal).add(to: router)
+                RuleRoutes(control: control, modes: modes, greylist: greylist).add(to: router)
             }
         }
         let captureGauges = jamesOnly ? nil : control?.capture.map { CaptureGauges(registry: registry, store: $0) }

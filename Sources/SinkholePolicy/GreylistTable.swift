@@ -137,6 +137,25 @@ public final class GreylistTable: Sendable {
         var first: ContinuousClock.Instant
         var last: ContinuousClock.Instant
         var passed: Bool
+        /// Attempts seen, and the gap before the last one (the client's backoff).
+        var attempts = 1
+        var lastGap: Duration?
+
+        init(first: ContinuousClock.Instant, last: ContinuousClock.Instant, passed: Bool) {
+            self.first = first
+            self.last = last
+            self.passed = passed
+        }
+
+        /// The same entry, seen again at `now`.
+        func seen(at now: ContinuousClock.Instant, passed: Bool) -> Entry {
+            var next = self
+            next.lastGap = now - last
+            next.last = now
+            next.passed = passed
+            next.attempts += 1
+            return next
+        }
     }
 
     private struct Client: Sendable {
@@ -173,6 +192,54 @@ public final class GreylistTable: Sendable {
         self.init(settings: settings, capacity: capacity)
     }
 
+    /// One entry, for the API.
+    public struct EntryInfo: Sendable {
+        public var key: String
+        public var passed: Bool
+        /// Seconds ago.
+        public var firstSecondsAgo: Double
+        public var lastSecondsAgo: Double
+        public var attempts: Int
+        /// Seconds between the last two attempts.
+        public var lastGapSeconds: Double?
+    }
+
+    /// Up to `limit` entries, most recently seen first.
+    public func entries(now: ContinuousClock.Instant, limit: Int = 1000) -> [EntryInfo] {
+        func seconds(_ duration: Duration) -> Double {
+            let (s, atto) = duration.components
+            return Double(s) + Double(atto) / 1e18
+        }
+        return state.withLock { state in
+            state.table.newestFirst(limit: limit).map {
+                EntryInfo(key: $0.key, passed: $0.value.passed, firstSecondsAgo: seconds(now - $0.value.first),
+                          lastSecondsAgo: seconds(now - $0.value.last), attempts: $0.value.attempts,
+                          lastGapSeconds: $0.value.lastGap.map(seconds))
+            }
+        }
+    }
+
+    /// Forgets every entry (`DELETE /api/v1/greylist`, `POST /api/v1/reset`).
+    public func clear() {
+        state.withLock { state in
+            state.table = LRUTable(capacity: state.table.capacity)
+            state.clients = LRUTable(capacity: state.clients.capacity)
+        }
+    }
+
+    /// Lets `key` through from now on, as if its retry had come (`POST /api/v1/greylist/{key}/pass`).
+    /// False when there is no such entry.
+    @discardableResult
+    public func pass(key: String, now: ContinuousClock.Instant) -> Bool {
+        state.withLock { state in
+            guard var entry = state.table.peek(key) else { return false }
+            entry.passed = true
+            entry.last = now
+            state.table.set(entry, for: key)
+            return true
+        }
+    }
+
     /// The key of an attempt.
     public func key(clientIP: String, sender: String, recipient: String) -> String {
         switch settings.key {
@@ -197,17 +264,17 @@ public final class GreylistTable: Sendable {
             if let entry = state.table.value(for: key) {
                 if entry.passed {
                     if now - entry.last < settings.maxAge {
-                        state.table.set(Entry(first: entry.first, last: now, passed: true), for: key)
+                        state.table.set(entry.seen(at: now, passed: true), for: key)
                         return (.passed, 0)
                     }
                 } else if now - entry.first <= settings.retryWindow {
                     let waited = now - entry.first
                     if waited < settings.delay {
-                        state.table.set(Entry(first: entry.first, last: now, passed: false), for: key)
+                        state.table.set(entry.seen(at: now, passed: false), for: key)
                         let left = settings.delay - waited
                         return (.tooSoon, Int(left.components.seconds) + (left.components.attoseconds > 0 ? 1 : 0))
                     }
-                    state.table.set(Entry(first: entry.first, last: now, passed: true), for: key)
+                    state.table.set(entry.seen(at: now, passed: true), for: key)
                     countPass(&state, clientIP: clientIP, now: now)
                     return (.passed, 0)
                 }

@@ -21,6 +21,17 @@ struct LRUTable<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 
     var count: Int { index.count }
 
+    /// Up to `limit` entries, most recently used first.
+    func newestFirst(limit: Int = .max) -> [(key: Key, value: Value)] {
+        var out: [(key: Key, value: Value)] = []
+        var slot = newest
+        while let current = slot, out.count < limit {
+            out.append((nodes[current].key, nodes[current].value))
+            slot = nodes[current].older
+        }
+        return out
+    }
+
     /// The value for `key`, which becomes the most recently used.
     mutating func value(for key: Key) -> Value? {
         guard let slot = index[key] else { return nil }

@@ -424,7 +424,9 @@ struct Sinkhole: AsyncParsableCommand {
         let capture = api.capture ? MailStore(maxMessages: api.captureMaxMessages, maxBytes: api.captureMaxBytes) : nil
         let journal = api.journalMaxSessions > 0
             ? SessionJournal(maxSessions: api.journalMaxSessions, maxLines: api.journalMaxLines) : nil
-        let control = ControlAPI(runtime: runtime, capture: capture, journal: journal, token: api.token, readOpen: api.readOpen)
+        let configuredRules = book(engine.rules)
+        let control = ControlAPI(runtime: runtime, capture: capture, journal: journal, configuredRules: configuredRules,
+                                 logger: logger, token: api.token, readOpen: api.readOpen)
         if api.token == nil && api.insecure {
             logger.warning("api_insecure", metadata: [
                 "note": "--api-insecure: the control API takes changes from anyone who can reach it, without a token",
@@ -482,7 +484,7 @@ struct Sinkhole: AsyncParsableCommand {
             policy: PolicyConfiguration(
                 replies: settings.replies,
                 greylist: greylist,
-                rules: book(engine.rules),
+                rules: configuredRules,
                 runtime: runtime,
                 clientTriggers: engine.clientTriggers,
                 withdrawPipelining: engine.withdrawPipelining,

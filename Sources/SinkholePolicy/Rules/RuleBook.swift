@@ -224,6 +224,24 @@ public final class RuleBook: Sendable {
         return rule.steps[min(used, rule.steps.count - 1)]
     }
 
+    /// A rule's counts, for the API: each key's answers (most recent first, at most `limit`).
+    public func keyStates(ruleID: String, limit: Int = 1000) -> [(key: String, answered: Int)] {
+        guard let index = rules.firstIndex(where: { $0.id == ruleID }) else { return [] }
+        return state.withLock { $0[index].counts.newestFirst(limit: limit).map { ($0.key, $0.value) } }
+    }
+
+    /// Forgets every count and restarts every `ttl` (`POST /api/v1/reset`).
+    public func resetState() {
+        let loaded = now()
+        state.withLock { states in
+            for index in states.indices {
+                states[index].counts = LRUTable(capacity: states[index].counts.capacity)
+                states[index].random = rules[index].seed.map(SplitMix64.init(seed:))
+                states[index].expires = rules[index].ttl.map { loaded.advanced(by: $0) }
+            }
+        }
+    }
+
     /// For tests and the API: answers `key` has had from rule `id`.
     public func answers(ruleID: String, key: String = "") -> Int {
         guard let index = rules.firstIndex(where: { $0.id == ruleID }) else { return 0 }

@@ -190,7 +190,30 @@ public struct ChaosTriggers: Hashable, Sendable {
 /// after a change, never half of one. Sessions check an atomic mask first:
 /// with nothing set, a command costs one load.
 public final class RuntimeRules: Sendable {
+    /// A rule added over `POST /api/v1/rules`: its own book, so adding or
+    /// removing another leaves its counts alone.
+    public struct APIRule: Sendable {
+        public var id: String
+        /// The rule as posted (with its id), shown back by GET.
+        public var document: ConfigValue
+        public var book: RuleBook
+        public var rule: Rule { book.rules[0] }
+    }
+
+    /// Why a rule change cannot be made.
+    public enum ChangeError: Error, Sendable {
+        case invalid(RuleError)
+        case duplicate(String)
+        case unknown(String)
+        case tooMany(Int)
+    }
+
+    /// Most rules the API may add.
+    public static let maxAPIRules = 1000
+
     private struct State: Sendable {
+        var apiRules: [APIRule] = []
+        var nextRule = 1
         var behaviors: [JamesBehavior]
         var chaos = ChaosTriggers()
         var book: RuleBook
@@ -217,7 +240,7 @@ public final class RuntimeRules: Sendable {
         let book = makeBook(try Self.compile(baseline))
         let chaosBook = makeBook(try Self.compile(ChaosTriggers()))
         state = Mutex(State(behaviors: baseline, book: book, chaosBook: chaosBook, extensions: []))
-        publish(book, chaosBook)
+        publish(book, chaosBook, [])
     }
 
     private static func compile(_ behaviors: [JamesBehavior]) throws(RuleError) -> [Rule] {
@@ -229,10 +252,18 @@ public final class RuntimeRules: Sendable {
         try RuleDecoder.decode(.list(chaos.rules()), origin: "mailpit-chaos")
     }
 
-    private func publish(_ book: RuleBook, _ chaosBook: RuleBook) {
-        commandMask.store(book.commandMask | chaosBook.commandMask, ordering: .releasing)
-        readsMessageFlag.store(book.readsMessage, ordering: .releasing)
-        threshold.store(book.contentThreshold ?? Int.max, ordering: .releasing)
+    private func publish(_ book: RuleBook, _ chaosBook: RuleBook, _ apiRules: [APIRule]) {
+        var mask = book.commandMask | chaosBook.commandMask
+        var reads = book.readsMessage
+        var least = book.contentThreshold ?? Int.max
+        for rule in apiRules {
+            mask |= rule.book.commandMask
+            reads = reads || rule.book.readsMessage
+            least = min(least, rule.book.contentThreshold ?? Int.max)
+        }
+        commandMask.store(mask, ordering: .releasing)
+        readsMessageFlag.store(reads, ordering: .releasing)
+        threshold.store(least, ordering: .releasing)
     }
 
     // MARK: - What sessions ask
@@ -244,10 +275,80 @@ public final class RuntimeRules: Sendable {
         return value == Int.max ? nil : value
     }
 
-    /// The first rule in force now that fires: James's behaviours, then Mailpit's chaos.
+    /// The first rule in force now that fires: the API's rules, James's behaviours, then Mailpit's chaos.
     func match(_ input: RuleInput) -> RuleMatch? {
-        let (book, chaosBook) = state.withLock { ($0.book, $0.chaosBook) }
+        let (apiRules, book, chaosBook) = state.withLock { ($0.apiRules, $0.book, $0.chaosBook) }
+        for rule in apiRules {
+            if let match = rule.book.match(input) { return match }
+        }
         return book.match(input) ?? chaosBook.match(input)
+    }
+
+    // MARK: - The API's own rules
+
+    public var apiRules: [APIRule] { state.withLock { $0.apiRules } }
+
+    /// Adds a rule (sinkhole's rule syntax, as in a rules file) after the others; returns its id.
+    public func addRule(_ document: ConfigValue) throws(ChangeError) -> String {
+        let (id, numbered) = try state.withLock { (state) throws(ChangeError) -> (String, ConfigValue) in
+            guard state.apiRules.count < Self.maxAPIRules else { throw .tooMany(Self.maxAPIRules) }
+            var document = document
+            if case .map(let fields) = document, !fields.contains(where: { $0.0 == "id" }) {
+                document = .map([("id", .string("api-\(state.nextRule)"))] + fields)
+                state.nextRule += 1
+            }
+            guard case .map(let fields) = document, let id = fields.first(where: { $0.0 == "id" })?.1.scalarText else {
+                return ("", document)
+            }
+            return (id, document)
+        }
+        let book = try compileAPIRule(numbered)
+        let ruleID = book.rules[0].id
+        _ = id
+        try state.withLock { (state) throws(ChangeError) in
+            guard !state.apiRules.contains(where: { $0.id == ruleID }) else { throw .duplicate(ruleID) }
+            state.apiRules.append(APIRule(id: ruleID, document: numbered, book: book))
+            publish(state.book, state.chaosBook, state.apiRules)
+        }
+        return ruleID
+    }
+
+    /// Replaces rule `id` (its counts start afresh).
+    public func replaceRule(_ id: String, with document: ConfigValue) throws(ChangeError) {
+        var document = document
+        if case .map(let fields) = document {
+            document = .map([("id", .string(id))] + fields.filter { $0.0 != "id" })
+        }
+        let book = try compileAPIRule(document)
+        try state.withLock { (state) throws(ChangeError) in
+            guard let index = state.apiRules.firstIndex(where: { $0.id == id }) else { throw .unknown(id) }
+            state.apiRules[index] = APIRule(id: id, document: document, book: book)
+            publish(state.book, state.chaosBook, state.apiRules)
+        }
+    }
+
+    public func removeRule(_ id: String) throws(ChangeError) {
+        try state.withLock { (state) throws(ChangeError) in
+            guard let index = state.apiRules.firstIndex(where: { $0.id == id }) else { throw .unknown(id) }
+            state.apiRules.remove(at: index)
+            publish(state.book, state.chaosBook, state.apiRules)
+        }
+    }
+
+    public func removeAllRules() {
+        state.withLock { state in
+            state.apiRules = []
+            publish(state.book, state.chaosBook, state.apiRules)
+        }
+    }
+
+    private func compileAPIRule(_ document: ConfigValue) throws(ChangeError) -> RuleBook {
+        do {
+            let rules = try RuleDecoder.decode(.list([document]), origin: "api")
+            return makeBook(rules)
+        } catch {
+            throw .invalid(error)
+        }
     }
 
     /// The extra EHLO keywords, or nil when there are none (one load).
@@ -264,7 +365,7 @@ public final class RuntimeRules: Sendable {
         state.withLock { state in
             state.behaviors = behaviors
             state.book = book
-            publish(book, state.chaosBook)
+            publish(book, state.chaosBook, state.apiRules)
         }
     }
 
@@ -274,7 +375,7 @@ public final class RuntimeRules: Sendable {
         state.withLock { state in
             state.chaos = chaos
             state.chaosBook = chaosBook
-            publish(state.book, chaosBook)
+            publish(state.book, chaosBook, state.apiRules)
         }
     }
 
@@ -300,6 +401,7 @@ public final class RuntimeRules: Sendable {
 
     /// Back to the configured behaviours, with fresh counts, no chaos and no extensions.
     public func reset() {
+        removeAllRules()
         try? replaceChaos(ChaosTriggers())
         try? replaceBehaviors(baseline)
         replaceExtensions([])
