@@ -49,7 +49,7 @@ public struct OpsServer: Service {
                                                         logger: logger))
         }
         if let control {
-            if jamesOnly { router.add(middleware: JamesStrictPaths()) }
+            if jamesOnly { router.add(middleware: JamesStrictPaths()) } else { router.add(middleware: NativeRouteErrors()) }
             JamesRoutes(runtime: control.runtime, capture: control.capture, logger: logger).add(to: router)
             if !jamesOnly {
                 MailpitRoutes(runtime: control.runtime, capture: control.capture, started: Date(), logger: logger).add(to: router)

@@ -1,0 +1,44 @@
+import Hummingbird
+import NIOCore
+
+/// On the main listener, `/api/...` answers in JSON when nothing matched:
+/// `405` with `Allow` for a known path and the wrong method, `404` for an
+/// unknown path. (James's routes keep James's empty 404s.)
+struct NativeRouteErrors<Context: RequestContext>: RouterMiddleware {
+    /// Each native route: its path (`:name` matches one component) and methods.
+    static var routes: [(path: [Substring], methods: [HTTPRequest.Method])] {
+        [
+            ("api/v1/messages", [.get, .put, .delete]), ("api/v1/messages/wait", [.get]),
+            ("api/v1/search", [.get, .delete]), ("api/v1/message/:id", [.get]),
+            ("api/v1/message/:id/headers", [.get]), ("api/v1/message/:id/raw", [.get]),
+            ("api/v1/info", [.get]), ("api/v1/chaos", [.get, .put]), ("api/v1/mode", [.get, .put, .delete]),
+            ("api/v1/sessions", [.get]), ("api/v1/sessions/:id", [.get]), ("api/v1/verify", [.post]),
+            ("api/v1/rules", [.get, .post, .delete]), ("api/v1/rules/:id", [.get, .patch, .delete]),
+            ("api/v1/reset", [.post]), ("api/v1/greylist", [.get, .delete]), ("api/v1/greylist/:key/pass", [.post]),
+        ].map { ($0.0.split(separator: "/"), $0.1) }
+    }
+
+    func handle(_ request: Request, context: Context,
+                next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            let path = request.uri.path
+            guard path.hasPrefix("/api/") else { throw error }
+            let components = path.split(separator: "/")
+            if let route = Self.routes.first(where: { route in
+                route.path.count == components.count
+                    && zip(route.path, components).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
+            }) {
+                var response = MailpitRoutes.error("\(request.method) is not allowed here (allowed: "
+                    + route.methods.map(\.rawValue).joined(separator: ", ") + ")", field: "method", status: .methodNotAllowed)
+                response.headers[.allow] = route.methods.map(\.rawValue).joined(separator: ", ")
+                return response
+            }
+            return MailpitRoutes.error("no such route: \(path)", field: "path", status: .notFound)
+        }
+        catch is NIOTooManyBytesError where request.uri.path.hasPrefix("/api/") {
+            return MailpitRoutes.error("the body is over 1 MiB", field: "body", status: .contentTooLarge)
+        }
+    }
+}
