@@ -307,12 +307,15 @@ struct Expectation {
         var matches = all.filter { matching == nil || $0.line.lowercased().contains(matching!) }
         var misses: [String] = []
         let described = "\(command)" + (matching.map { " matching \"\($0)\"" } ?? "")
+        var afterNeverHappened = false
         if let afterCode {
             if let first = matches.firstIndex(where: { $0.code == afterCode }) {
                 matches = Array(matches[(first + 1)...])
             } else {
+                // Nothing to come after: a misspelt `matching` must not pass as "no retry".
                 misses.append("no \(described) was answered \(afterCode), so nothing came after one")
                 matches = []
+                afterNeverHappened = true
             }
         }
         if let previousCode {
@@ -323,10 +326,11 @@ struct Expectation {
                 misses.append("\(described) was sent \(times(wrong.count)) after a reply other than \(previousCode) (after \(Self.tally(codes)))")
             }
         }
-        var ok = true
-        if let atLeast, matches.count < atLeast { ok = false }
-        if let atMost, matches.count > atMost { ok = false }
-        if !ok {
+        var countOK = true
+        if let atLeast, matches.count < atLeast { countOK = false }
+        if let atMost, matches.count > atMost { countOK = false }
+        var ok = countOK && !afterNeverHappened
+        if !countOK {
             misses.insert("\(described) was sent \(times(matches.count)); expected \(boundsText)", at: 0)
             if matches.isEmpty, matching != nil, !all.isEmpty {
                 let lines = all.map { $0.line }

@@ -19,7 +19,7 @@ struct MailpitRoutes: Sendable {
     func add(to router: Router<BasicRequestContext>) {
         router.get("livez") { _, _ in "ok\n" }
         router.get("api/v1/messages") { request, _ -> Response in
-            let page = try Self.page(request)
+            guard let page = Self.page(request) else { return Self.badPage }
             return Self.json(list(all(), page: page, matchesOnly: false))
         }
         router.delete("api/v1/messages") { request, _ -> Response in
@@ -43,7 +43,14 @@ struct MailpitRoutes: Sendable {
             guard case .bool(let read)? = fields.first(where: { $0.0.lowercased() == "read" })?.1 else {
                 return Self.error("Read must be true or false", field: "Read")
             }
-            let ids = Self.ids(fields)
+            var ids = Self.ids(fields)
+            // Mailpit: IDs, or a search, or neither for all.
+            if ids?.isEmpty != false, case .string(let query)? = fields.first(where: { $0.0.lowercased() == "search" })?.1,
+               !query.isEmpty {
+                let search = MailSearch(query)
+                ids = Set(all().filter(search.matches).map(\.mail.queueID))
+                if ids?.isEmpty == true { return Self.ok }
+            }
             capture?.setRead(read, ids: ids?.isEmpty == false ? ids : nil)
             return Self.ok
         }
@@ -73,7 +80,7 @@ struct MailpitRoutes: Sendable {
             guard let query = Self.formValue(request, "query"), !query.isEmpty else {
                 return Self.error("query is required", field: "query")
             }
-            let page = try Self.page(request)
+            guard let page = Self.page(request) else { return Self.badPage }
             let search = MailSearch(query)
             return Self.json(list(all().filter(search.matches), page: page, matchesOnly: true))
         }
@@ -216,17 +223,19 @@ struct MailpitRoutes: Sendable {
         var limit: Int
     }
 
-    static func page(_ request: Request) throws -> Page {
+    /// `start` and `limit`; nil when either is not a whole number, 0 or more.
+    static func page(_ request: Request) -> Page? {
         let query = request.uri.queryParameters
-        func number(_ name: String, _ fallback: Int) throws -> Int {
+        func number(_ name: String, _ fallback: Int) -> Int? {
             guard let text = query[name[...]] else { return fallback }
-            guard let n = Int(String(text)), n >= 0 else {
-                throw HTTPError(.badRequest, message: "\(name) must be a whole number, 0 or more")
-            }
+            guard let n = Int(String(text)), n >= 0 else { return nil }
             return n
         }
-        return Page(start: try number("start", 0), limit: try number("limit", 50))
+        guard let start = number("start", 0), let limit = number("limit", 50) else { return nil }
+        return Page(start: start, limit: limit)
     }
+
+    static var badPage: Response { error("start and limit must be whole numbers, 0 or more", field: "start") }
 
     private func list(_ matches: [Parsed], page: Page, matchesOnly: Bool) -> JSONOutput {
         let statistics = capture?.statistics

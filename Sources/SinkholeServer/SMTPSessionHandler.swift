@@ -228,7 +228,11 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard halt.isDisjoint(with: [.closing, .hanging]) else { return }
+        guard halt.isDisjoint(with: [.closing, .hanging]) else {
+            // Not answered, but journalled: "the client sent QUIT after the 421" is checkable.
+            if journalRoom > 0 { journalUnanswered(unwrapInboundIn(data)) }
+            return
+        }
         lastRead = context.eventLoop.now
         var input = unwrapInboundIn(data)
         if var kept = pending {
@@ -595,6 +599,20 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         let ms = ((reading ? lastRead : context.eventLoop.now) - started).nanoseconds / 1_000_000
         var text = text
         text.withUTF8 { transcript?.append(kind, at: ms, $0) }
+    }
+
+    /// Whole lines that arrive once sinkhole has stopped answering (closing, hanging).
+    private func journalUnanswered(_ input: ByteBuffer) {
+        var view = input.readableBytesView[...]
+        reading = true
+        defer { reading = false }
+        if let context { lastRead = context.eventLoop.now }
+        while journalRoom > 0, let newline = view.firstIndex(of: 10) {
+            var line = view[view.startIndex..<newline]
+            if line.last == 13 { line = line.dropLast() }
+            note(.client, line)
+            view = view[(newline + 1)...]
+        }
     }
 
     /// The reply as sent (its bytes, without the last CRLF), and what chose

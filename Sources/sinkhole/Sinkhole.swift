@@ -506,7 +506,7 @@ struct Sinkhole: AsyncParsableCommand {
                 onListening: { bound in
                     logger.info("http_listening", metadata: [
                         "address": "\(SMTPServer.describe(bound))",
-                        "paths": "/healthz /readyz /metrics /smtpBehaviors /smtpExtensions /smtpMails /smtpMailsCount /version",
+                        "paths": "/healthz /readyz /metrics /smtpBehaviors /smtpExtensions /smtpMails /smtpMailsCount /version /livez /api/v1/...",
                         "token": "\(api.token == nil ? "none" : "required")",
                     ])
                 }

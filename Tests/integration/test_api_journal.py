@@ -215,3 +215,25 @@ def test_the_journal_is_bounded_in_sessions_and_lines_and_can_be_off(sinkhole):
     off = sinkhole("--mode", "accept", "--journal-max-sessions", "0")
     response = requests.get(api(off, "/api/v1/sessions"), timeout=10)
     assert response.status_code == 409 and response.json()["field"] == "journal-max-sessions"
+
+
+def test_a_quit_sent_after_sinkholes_421_is_journalled_and_verifiable(sinkhole):
+    server = sinkhole("--mode", "defer")
+    client = server.raw()
+    assert client.reply()[0] == 220
+    assert client.command(b"HELO client.test")[0] == 250
+    assert client.command(b"MAIL FROM:<a@example.com>")[0] == 250
+    assert client.command(b"RCPT TO:<b@example.com>")[0] == 421
+    client.send(b"QUIT\r\n")
+    assert client.at_eof()
+    session_done(server, client)
+    status, body = verify(server, {"command": "QUIT", "previous": {"code": 421}})
+    assert status == 200, body
+
+
+def test_after_a_reply_that_never_came_does_not_pass(sinkhole):
+    server = sinkhole("--mode", "accept")
+    deliver(server, "bob@example.com")
+    status, body = verify(server, {"command": "RCPT", "matching": "bobb@", "after": {"code": 550}, "count": {"exactly": 0}})
+    assert status == 409
+    assert body["near_misses"][0] == 'no RCPT matching "bobb@" was answered 550, so nothing came after one'

@@ -27,7 +27,8 @@ def test_healthz_readyz_and_an_unknown_path(sinkhole):
     assert server.http_get("/nope")[0] == 404
     line = server.wait_for_log(lambda e: e["event"] == "http_listening")
     assert line["address"] == f"127.0.0.1:{server.http_port}"
-    assert line["paths"] == "/healthz /readyz /metrics"
+    assert line["paths"].startswith("/healthz /readyz /metrics /smtpBehaviors"), line
+    assert "/api/v1/" in line["paths"], line
 
 
 def test_one_session_is_counted_exactly(sinkhole):
