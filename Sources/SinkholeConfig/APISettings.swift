@@ -18,6 +18,8 @@ public struct APISettings: Sendable {
     public var journalMaxSessions = 1000
     /// Transcript lines kept of each session.
     public var journalMaxLines = 200
+    /// `POST /api/v1/clock` may move the policy's time forward.
+    public var testClock = false
 
     public init() {}
 }
@@ -56,6 +58,7 @@ extension Settings {
                                                   expected: "a whole number, 0 (no journal) or more")
         api.journalMaxLines = try layers.value("journal-max-lines", default: 200, Parse.positive,
                                                expected: "a whole number above 0")
+        api.testClock = try layers.value("test-clock", default: false, Parse.bool, expected: "true or false")
         api.readOpen = try layers.value("api-read-open", default: false, Parse.bool, expected: "true or false")
         api.insecure = try layers.value("api-insecure", default: false, Parse.bool, expected: "true or false")
 

@@ -11,6 +11,8 @@ public struct ControlAPI: Sendable {
     public var journal: SessionJournal?
     /// The configured rules (`rules:`, `--rules`, smtp-sink's switches), listed and reset by the API.
     public var configuredRules: RuleBook?
+    /// The policy's movable time (`--test-clock`); nil: real time, and `/api/v1/clock` answers 409.
+    public var testClock: TestClock?
     public var logger: Logger?
     /// The bearer token every control route needs; nil: none.
     public var token: String?
@@ -18,7 +20,8 @@ public struct ControlAPI: Sendable {
     public var readOpen: Bool
 
     public init(runtime: RuntimeRules, capture: MailStore?, journal: SessionJournal? = nil, configuredRules: RuleBook? = nil,
-                logger: Logger? = nil, token: String?, readOpen: Bool) {
+                testClock: TestClock? = nil, logger: Logger? = nil, token: String?, readOpen: Bool) {
+        self.testClock = testClock
         self.configuredRules = configuredRules
         self.logger = logger
         self.runtime = runtime

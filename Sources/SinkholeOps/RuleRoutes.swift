@@ -113,8 +113,29 @@ struct RuleRoutes: Sendable {
             return Response(status: .noContent)
         }
 
+        router.get("api/v1/clock") { _, _ -> Response in
+            guard let clock = control.testClock else { return Self.noTestClock }
+            return JamesRoutes.json(.object([("advanced_seconds", .double(Self.seconds(clock.advanced)))]))
+        }
+        router.post("api/v1/clock") { request, _ -> Response in
+            guard let clock = control.testClock else { return Self.noTestClock }
+            var request = request
+            let body = try await request.collectBody(upTo: 64 * 1024)
+            guard case .map(let fields)? = JSONInput.parse(body.readableBytesView), fields.count == 1,
+                  fields[0].0 == "advance" else {
+                return MailpitRoutes.error("expected {\"advance\": \"310s\"}", field: "advance")
+            }
+            guard let text = fields[0].1.scalarText, let duration = DurationText.parse(text), duration > .zero,
+                  duration <= .seconds(366 * 86400) else {
+                return MailpitRoutes.error("expected a duration up to a year, such as 310s or 2h", field: "advance")
+            }
+            clock.advance(by: duration)
+            control.logger?.notice("clock_advanced", metadata: ["by": "\(text)", "advanced_seconds": "\(Self.seconds(clock.advanced))"])
+            return JamesRoutes.json(.object([("advanced_seconds", .double(Self.seconds(clock.advanced)))]))
+        }
+
         router.get("api/v1/greylist") { _, _ -> Response in
-            let entries = greylist.entries(now: ContinuousClock.now)
+            let entries = greylist.entries(now: control.testClock?.now ?? ContinuousClock.now)
             return JamesRoutes.json(.object([
                 ("entries", .list(entries.map { entry in
                     .object([
@@ -134,11 +155,20 @@ struct RuleRoutes: Sendable {
         }
         router.post("api/v1/greylist/:key/pass") { _, context -> Response in
             let key = context.parameters.get("key")?.removingPercentEncoding ?? ""
-            guard greylist.pass(key: key, now: ContinuousClock.now) else {
+            guard greylist.pass(key: key, now: control.testClock?.now ?? ContinuousClock.now) else {
                 return MailpitRoutes.error("no greylist entry \(key)", field: "key", status: .notFound)
             }
             return Response(status: .noContent)
         }
+    }
+
+    static var noTestClock: Response {
+        MailpitRoutes.error("start sinkhole with --test-clock to move its clock", field: "test-clock", status: .conflict)
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        let (s, atto) = duration.components
+        return ((Double(s) + Double(atto) / 1e18) * 1000).rounded() / 1000
     }
 
     static func failure(_ error: any Error, added: [String]) -> Response {

@@ -100,6 +100,10 @@ struct Sinkhole: AsyncParsableCommand {
         valueName: "n"))
     var journalMaxLines: String?
 
+    @Flag(name: .customLong("test-clock"), help: ArgumentHelp(
+        "Let POST /api/v1/clock move the time greylist windows, rule lifetimes and counters see (wire delays stay real); for tests only. (env: SINKHOLE_TEST_CLOCK=true)"))
+    var testClock = false
+
     @Option(name: .customLong("hostname"), help: ArgumentHelp(
         "Name in the greeting and the EHLO reply. (default: the system host name)", valueName: "name"))
     var hostname: String?
@@ -361,6 +365,7 @@ struct Sinkhole: AsyncParsableCommand {
             ("api-read-open", apiReadOpen ? "true" : nil), ("api-insecure", apiInsecure ? "true" : nil),
             ("capture", capture), ("capture-max-messages", captureMaxMessages), ("capture-max-bytes", captureMaxBytes),
             ("journal-max-sessions", journalMaxSessions), ("journal-max-lines", journalMaxLines),
+            ("test-clock", testClock ? "true" : nil),
         ]
         for (key, value) in single { values[key] = value.map { [$0] } ?? [] }
         return values
@@ -414,19 +419,30 @@ struct Sinkhole: AsyncParsableCommand {
         let engine = settings.engine
         let greylist = GreylistTable(settings: engine.greylist, capacity: settings.greylistMaxEntries)
         let random: any RandomSource = engine.seed.map { SeededRandomSource(seed: $0) } ?? SystemRandomSource()
+        // With --test-clock the policy's time is one a test can move; otherwise the real one.
+        let testClock = settings.api.testClock ? TestClock() : nil
+        let policyNow: @Sendable () -> ContinuousClock.Instant
+        if let testClock {
+            policyNow = { testClock.now }
+        } else {
+            policyNow = { ContinuousClock.now }
+        }
         func book(_ rules: [Rule]) -> RuleBook {
-            RuleBook(rules: rules, maxKeysPerRule: engine.ruleStateMaxEntries, random: random)
+            RuleBook(rules: rules, maxKeysPerRule: engine.ruleStateMaxEntries, random: random, now: policyNow)
         }
         let runtime = try! RuntimeRules(makeBook: { rules in
-            RuleBook(rules: rules, maxKeysPerRule: engine.ruleStateMaxEntries, random: random)
+            RuleBook(rules: rules, maxKeysPerRule: engine.ruleStateMaxEntries, random: random, now: policyNow)
         })
+        if testClock != nil {
+            logger.warning("test_clock", metadata: ["note": "--test-clock: POST /api/v1/clock may move the policy's time forward"])
+        }
         let api = settings.api
         let capture = api.capture ? MailStore(maxMessages: api.captureMaxMessages, maxBytes: api.captureMaxBytes) : nil
         let journal = api.journalMaxSessions > 0
             ? SessionJournal(maxSessions: api.journalMaxSessions, maxLines: api.journalMaxLines) : nil
         let configuredRules = book(engine.rules)
         let control = ControlAPI(runtime: runtime, capture: capture, journal: journal, configuredRules: configuredRules,
-                                 logger: logger, token: api.token, readOpen: api.readOpen)
+                                 testClock: testClock, logger: logger, token: api.token, readOpen: api.readOpen)
         if api.token == nil && api.insecure {
             logger.warning("api_insecure", metadata: [
                 "note": "--api-insecure: the control API takes changes from anyone who can reach it, without a token",
@@ -488,6 +504,7 @@ struct Sinkhole: AsyncParsableCommand {
                 runtime: runtime,
                 clientTriggers: engine.clientTriggers,
                 withdrawPipelining: engine.withdrawPipelining,
+                now: policyNow,
                 random: random
             ),
             group: eventLoops,
