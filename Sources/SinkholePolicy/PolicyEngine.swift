@@ -276,7 +276,9 @@ public struct SessionPolicy: SMTPDecider, Sendable {
         case .reset: action = .reset
         case .hang: action = .hang
         }
-        return SMTPDecision(action, delivery: delivery)
+        var decision = SMTPDecision(action, delivery: delivery)
+        if let deliver = response.deliver { decision.deliver = deliver }
+        return decision
     }
 
     private func sample(_ delay: RuleDelay) -> Duration {

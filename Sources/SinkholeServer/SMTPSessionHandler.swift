@@ -859,9 +859,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         let sender = session.reversePath
         let captured = capture == nil ? nil : (
             mail: session.mailParameters.map(MailParameterText.init),
-            recipients: recipients.indices.map { index in
-                CapturedMail.Recipient(address: recipients[index].bareAddress,
-                                       parameters: session.parameters(ofRecipient: index).map(MailParameterText.init))
+            recipients: session.deliveredRecipients.map { recipient, parameters in
+                CapturedMail.Recipient(address: recipient.bareAddress, parameters: parameters.map(MailParameterText.init))
             })
         let text = messageText
         messageText = nil
@@ -873,7 +872,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             message: message, decider: &policy
         )
         if let capture {
-            if let text, let captured, !captureFull, !contentExceeded, action.reply?.code.isPositive == true {
+            // A rule's `deliver` keeps or drops the message whatever the client was told.
+            let keep = session.deliver ?? (action.reply?.code.isPositive == true)
+            if let text, let captured, !captured.recipients.isEmpty, !captureFull, !contentExceeded, keep {
                 capture.add(CapturedMail(
                     queueID: queueID, receivedAt: Self.wallClock(),
                     from: sender.map { $0 == .null ? "<>" : $0.bareAddress } ?? "<>", mailParameters: captured.mail,

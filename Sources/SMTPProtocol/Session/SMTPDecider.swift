@@ -198,19 +198,24 @@ public struct SMTPDecision: Hashable, Sendable {
     private final class Details: Hashable, Sendable {
         let delivery: SMTPDelivery
         let adjustments: CapabilityAdjustments?
+        let deliver: Bool?
 
-        init(delivery: SMTPDelivery, adjustments: CapabilityAdjustments?) {
+        init(delivery: SMTPDelivery, adjustments: CapabilityAdjustments?, deliver: Bool?) {
             self.delivery = delivery
             self.adjustments = adjustments
+            self.deliver = deliver
         }
 
         @inline(__always)
-        static func make(_ delivery: SMTPDelivery, _ adjustments: CapabilityAdjustments?) -> Details? {
-            delivery.isImmediate && adjustments == nil ? nil : Details(delivery: delivery, adjustments: adjustments)
+        static func make(_ delivery: SMTPDelivery, _ adjustments: CapabilityAdjustments?, _ deliver: Bool? = nil) -> Details? {
+            delivery.isImmediate && adjustments == nil && deliver == nil
+                ? nil : Details(delivery: delivery, adjustments: adjustments, deliver: deliver)
         }
 
-        static func == (a: Details, b: Details) -> Bool { a.delivery == b.delivery && a.adjustments == b.adjustments }
-        func hash(into hasher: inout Hasher) { hasher.combine(delivery); hasher.combine(adjustments) }
+        static func == (a: Details, b: Details) -> Bool {
+            a.delivery == b.delivery && a.adjustments == b.adjustments && a.deliver == b.deliver
+        }
+        func hash(into hasher: inout Hasher) { hasher.combine(delivery); hasher.combine(adjustments); hasher.combine(deliver) }
     }
 
     public init(_ action: SMTPDecisionAction, delivery: SMTPDelivery = .immediate,
@@ -222,13 +227,20 @@ public struct SMTPDecision: Hashable, Sendable {
     /// How the reply goes on the wire.
     public var delivery: SMTPDelivery {
         get { details?.delivery ?? .immediate }
-        set { details = Details.make(newValue, details?.adjustments) }
+        set { details = Details.make(newValue, details?.adjustments, details?.deliver) }
     }
 
     /// For an EHLO that proceeds: how this session's offer differs from the configured one.
     public var adjustments: CapabilityAdjustments? {
         get { details?.adjustments }
-        set { details = Details.make(details?.delivery ?? .immediate, newValue) }
+        set { details = Details.make(details?.delivery ?? .immediate, newValue, details?.deliver) }
+    }
+
+    /// For RCPT and the final dot: whether captured mail keeps the recipient or
+    /// the message whatever the reply said (a rule's `deliver`); nil: as the reply says.
+    public var deliver: Bool? {
+        get { details?.deliver }
+        set { details = Details.make(details?.delivery ?? .immediate, details?.adjustments, newValue) }
     }
 
     /// Computed, not stored (see ``SMTPDelivery/immediate``).

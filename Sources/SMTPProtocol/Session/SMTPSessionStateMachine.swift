@@ -109,6 +109,12 @@ public struct SMTPSessionStateMachine: Sendable {
     /// The last reply was the policy's choice, not the protocol's (a rule's
     /// 500 is no client error, and counts toward no error limit).
     public private(set) var decided = false
+    /// The last decision's `deliver` (captured mail whatever the reply said); nil: as the reply says.
+    public private(set) var deliver: Bool?
+    /// Recipients refused but kept for captured mail (`deliver: true`), with their parameters.
+    private var keptRecipients: [(ForwardPath, [MailParameter])] = []
+    /// Indexes in ``recipients`` accepted but not kept (`deliver: false`).
+    private var droppedRecipients: Set<Int> = []
 
     public init(configuration: SessionConfiguration, clientIP: String?) {
         self.configuration = configuration
@@ -123,6 +129,16 @@ public struct SMTPSessionStateMachine: Sendable {
     /// Each accepted recipient's parameters, by its index in ``recipients``;
     /// empty (not stored at all) while no RCPT has any.
     private var recipientParameters: [[MailParameter]] = []
+
+    /// The recipients captured mail keeps: the accepted ones but those a rule
+    /// drops, and the refused ones a rule keeps.
+    public var deliveredRecipients: [(ForwardPath, [MailParameter])] {
+        var out: [(ForwardPath, [MailParameter])] = []
+        for (index, recipient) in snapshot.recipients.enumerated() where !droppedRecipients.contains(index) {
+            out.append((recipient, parameters(ofRecipient: index)))
+        }
+        return out + keptRecipients
+    }
 
     /// The parameters of the recipient at `index` in ``recipients``.
     public func parameters(ofRecipient index: Int) -> [MailParameter] {
@@ -150,6 +166,7 @@ public struct SMTPSessionStateMachine: Sendable {
     public mutating func reject(_ error: SMTPParseError) -> SessionAction {
         delivery = SMTPDelivery()
         decided = false
+        deliver = nil
         return state == .closed ? .none : .reply(replies.adapt(error.reply))
     }
 
@@ -157,6 +174,7 @@ public struct SMTPSessionStateMachine: Sendable {
     public mutating func receive(_ command: SMTPCommand, decider: inout some SMTPDecider) -> SessionAction {
         delivery = SMTPDelivery()
         decided = false
+        deliver = nil
         switch state {
         case .closed:
             return .none
@@ -214,6 +232,7 @@ public struct SMTPSessionStateMachine: Sendable {
     public mutating func receiveUnknown(_ error: SMTPParseError, decider: inout some SMTPDecider) -> SessionAction {
         delivery = SMTPDelivery()
         decided = false
+        deliver = nil
         guard state != .closed else { return .none }
         return finish(decide(.unknown(verb: ""), &decider), normal: replies.adapt(error.reply))
     }
@@ -223,6 +242,7 @@ public struct SMTPSessionStateMachine: Sendable {
     public mutating func receiveContent(bytes: Int, decider: inout some SMTPDecider) -> SessionAction {
         delivery = SMTPDelivery()
         decided = false
+        deliver = nil
         guard state == .receivingData else { return .none }
         let decision = decide(.content(bytes: bytes), &decider)
         switch decision.action {
@@ -247,6 +267,7 @@ public struct SMTPSessionStateMachine: Sendable {
     ) -> SessionAction {
         delivery = SMTPDelivery()
         decided = false
+        deliver = nil
         guard state == .receivingData else { return .none }
         defer { if state == .receivingData { resetTransaction(); state = .ready } }
         if exceededLimit || size > capabilities.maxMessageSize {
@@ -263,7 +284,8 @@ public struct SMTPSessionStateMachine: Sendable {
 
     private mutating func decide(_ event: SMTPEvent, _ decider: inout some SMTPDecider) -> SMTPDecision {
         let decision = decider.decide(event, snapshot)
-        if !decision.isPlain { delivery = decision.delivery }
+        deliver = nil
+        if !decision.isPlain { delivery = decision.delivery; deliver = decision.deliver }
         if case .proceed = decision.action {} else { decided = true }
         return decision
     }
@@ -280,6 +302,8 @@ public struct SMTPSessionStateMachine: Sendable {
         snapshot.recipients.removeAll(keepingCapacity: true)
         if !mailParameters.isEmpty { mailParameters.removeAll() }
         if !recipientParameters.isEmpty { recipientParameters.removeAll() }
+        if !keptRecipients.isEmpty { keptRecipients.removeAll() }
+        if !droppedRecipients.isEmpty { droppedRecipients.removeAll() }
         refusedRecipients = 0
     }
 
@@ -327,8 +351,10 @@ public struct SMTPSessionStateMachine: Sendable {
                 while recipientParameters.count < snapshot.recipients.count - 1 { recipientParameters.append([]) }
                 recipientParameters.append(parameters)
             }
+            if deliver == false { droppedRecipients.insert(snapshot.recipients.count - 1) }
         } else {
             refusedRecipients += 1
+            if deliver == true { keptRecipients.append((to, parameters)) }
         }
         return action
     }

@@ -241,9 +241,13 @@ public struct RuleResponse: Hashable, Sendable {
     public var delay: RuleDelay?
     public var bytesPerSecond: Int?
     public var pieceSize: Int?
+    /// Captured mail whatever the client was told: `true` keeps the recipient
+    /// (or the message) although it was refused, `false` drops it silently although it was accepted.
+    public var deliver: Bool?
 
     public init(action: Action, reply: SMTPReply? = nil, delay: RuleDelay? = nil,
-                bytesPerSecond: Int? = nil, pieceSize: Int? = nil) {
+                bytesPerSecond: Int? = nil, pieceSize: Int? = nil, deliver: Bool? = nil) {
+        self.deliver = deliver
         self.action = action
         self.reply = reply
         self.delay = delay

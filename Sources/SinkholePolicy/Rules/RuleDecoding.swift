@@ -304,7 +304,7 @@ public enum RuleDecoder {
     }
 
     private static let responseFields: Set<String> = [
-        "code", "enhancedcode", "message", "lines", "action", "delay", "dribble", "split",
+        "code", "enhancedcode", "message", "lines", "action", "delay", "dribble", "split", "deliver",
     ]
 
     static func decodeStep(_ value: ConfigValue, rule: String, path: String, commands: Set<RuleCommand>) throws(RuleError) -> RuleStep {
@@ -319,7 +319,7 @@ public enum RuleDecoder {
         for (key, field) in fields {
             let normalised = normalise(key)
             guard responseFields.contains(normalised) else {
-                throw fail(key, "unknown field (expected code, enhancedCode, message, lines, action, delay, dribble or split)")
+                throw fail(key, "unknown field (expected code, enhancedCode, message, lines, action, delay, dribble, split or deliver)")
             }
             map[normalised] = field
         }
@@ -400,8 +400,20 @@ public enum RuleDecoder {
             guard reply != nil || deliveryOnly else { throw fail("split", "needs a reply to split") }
             split = n
         }
+        var deliver: Bool?
+        if let value = map["deliver"] {
+            guard case .bool(let flag) = value else { throw fail("deliver", "expected true or false") }
+            guard commands.isSubset(of: [.rcpt, .endOfData]) else {
+                throw fail("deliver", "applies to RCPT and . (the end of data) only")
+            }
+            guard !deliveryOnly, action == .reply || action == .accept || action == .replyAndClose else {
+                throw fail("deliver", "needs a reply (with action reply, accept or reply_and_close)")
+            }
+            deliver = flag
+        }
         if deliveryOnly { return .slow(delay: delay, bytesPerSecond: dribble, pieceSize: split) }
-        return .respond(RuleResponse(action: action, reply: reply, delay: delay, bytesPerSecond: dribble, pieceSize: split))
+        return .respond(RuleResponse(action: action, reply: reply, delay: delay, bytesPerSecond: dribble, pieceSize: split,
+                                     deliver: deliver))
     }
 
     static func decodeDelay(_ value: ConfigValue, fail: (String) -> RuleError) throws(RuleError) -> RuleDelay {
