@@ -63,6 +63,8 @@ public final class ModeProvider: Sendable {
     private let now: @Sendable () -> ContinuousClock.Instant
     private let state: Mutex<State>
     private let metrics: Metrics
+    /// Told of each change of the mode sessions start with.
+    public let events: EventHub?
 
     public static let defaultTTL: Duration = .seconds(30)
 
@@ -72,8 +74,10 @@ public final class ModeProvider: Sendable {
         fallback: Mode = .defer,
         logger: Logger,
         now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
-        metricsFactory: any MetricsFactory = MetricsSystem.factory
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        events: EventHub? = nil
     ) {
+        self.events = events
         self.source = source
         self.ttl = ttl
         self.fallback = fallback
@@ -108,8 +112,14 @@ public final class ModeProvider: Sendable {
 
     private func logExpiry(_ old: Mode, now mode: Mode) {
         metrics.show(mode, known: true)
-        logger.notice("mode_changed", metadata: ["old": "\(old)", "new": "\(mode)", "source": "\(source.name)",
+        changed(metadata: ["old": "\(old)", "new": "\(mode)", "source": "\(source.name)",
                                                  "note": "API override expired"])
+    }
+
+    /// Logs `mode_changed` and tells the event listeners.
+    private func changed(metadata: Logger.Metadata) {
+        logger.notice("mode_changed", metadata: metadata)
+        events?.publish(ServerEvent(.modeChanged, metadata.sorted { $0.key < $1.key }.map { ($0.key, "\($0.value)") }))
     }
 
     /// Sets the mode from the API, over the source's, for `ttl` (nil: until cleared). Logged as `mode_changed`, source `api`.
@@ -125,7 +135,7 @@ public final class ModeProvider: Sendable {
         metrics.show(mode, known: true)
         var metadata: Logger.Metadata = ["old": "\(old)", "new": "\(mode)", "source": "api"]
         if let ttl { metadata["ttl"] = "\(ttl)" }
-        logger.notice("mode_changed", metadata: metadata)
+        changed(metadata: metadata)
     }
 
     /// Back to the source's mode. Returns whether an override was in force.
@@ -141,7 +151,7 @@ public final class ModeProvider: Sendable {
         }
         guard let old else { return false }
         metrics.show(current, known: known)
-        logger.notice("mode_changed", metadata: ["old": "\(old)", "new": "\(current)", "source": "\(source.name)",
+        changed(metadata: ["old": "\(old)", "new": "\(current)", "source": "\(source.name)",
                                                  "note": "API override cleared"])
         return true
     }
@@ -237,9 +247,9 @@ public final class ModeProvider: Sendable {
                 if let override = previous.override {
                     metadata["note"] = "the API's override (\(override)) stays in force until it expires or is cleared"
                 }
-                logger.notice("mode_changed", metadata: metadata)
+                changed(metadata: metadata)
             } else if !previous.isKnown && previous.errors > 0 {
-                logger.notice("mode_changed", metadata: [
+                changed(metadata: [
                     "old": "\(previous.mode)", "new": "\(mode)", "source": "\(source.name)",
                     "note": "first good value from the source",
                 ])

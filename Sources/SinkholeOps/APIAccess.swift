@@ -13,6 +13,8 @@ public struct ControlAPI: Sendable {
     public var configuredRules: RuleBook?
     /// The policy's movable time (`--test-clock`); nil: real time, and `/api/v1/clock` answers 409.
     public var testClock: TestClock?
+    /// What `GET /api/v1/events` streams.
+    public var events: EventHub?
     public var logger: Logger?
     /// The bearer token every control route needs; nil: none.
     public var token: String?
@@ -20,8 +22,9 @@ public struct ControlAPI: Sendable {
     public var readOpen: Bool
 
     public init(runtime: RuntimeRules, capture: MailStore?, journal: SessionJournal? = nil, configuredRules: RuleBook? = nil,
-                testClock: TestClock? = nil, logger: Logger? = nil, token: String?, readOpen: Bool) {
+                testClock: TestClock? = nil, events: EventHub? = nil, logger: Logger? = nil, token: String?, readOpen: Bool) {
         self.testClock = testClock
+        self.events = events
         self.configuredRules = configuredRules
         self.logger = logger
         self.runtime = runtime

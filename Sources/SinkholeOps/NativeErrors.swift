@@ -14,7 +14,7 @@ struct NativeRouteErrors<Context: RequestContext>: RouterMiddleware {
             ("api/v1/info", [.get]), ("api/v1/chaos", [.get, .put]), ("api/v1/mode", [.get, .put, .delete]),
             ("api/v1/sessions", [.get]), ("api/v1/sessions/:id", [.get]), ("api/v1/verify", [.post]),
             ("api/v1/rules", [.get, .post, .delete]), ("api/v1/rules/:id", [.get, .patch, .delete]),
-            ("api/v1/reset", [.post]), ("api/v1/clock", [.get, .post]), ("api/v1/greylist", [.get, .delete]), ("api/v1/greylist/:key/pass", [.post]),
+            ("api/v1/reset", [.post]), ("api/v1/events", [.get]), ("api/v1/clock", [.get, .post]), ("api/v1/greylist", [.get, .delete]), ("api/v1/greylist/:key/pass", [.post]),
         ].map { ($0.0.split(separator: "/"), $0.1) }
     }
 

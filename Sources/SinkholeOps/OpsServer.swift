@@ -56,6 +56,7 @@ public struct OpsServer: Service {
                 ModeRoutes(modes: modes).add(to: router)
                 JournalRoutes(journal: control.journal).add(to: router)
                 RuleRoutes(control: control, modes: modes, greylist: greylist).add(to: router)
+                EventRoutes(events: control.events).add(to: router)
             }
         }
         let captureGauges = jamesOnly ? nil : control?.capture.map { CaptureGauges(registry: registry, store: $0) }

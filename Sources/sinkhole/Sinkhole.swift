@@ -408,7 +408,8 @@ struct Sinkhole: AsyncParsableCommand {
         } else {
             source = StaticModeSource(Mode.defer.rawValue)
         }
-        let modes = ModeProvider(source: source, ttl: settings.modeCacheTTL, logger: logger)
+        let events = EventHub()
+        let modes = ModeProvider(source: source, ttl: settings.modeCacheTTL, logger: logger, events: events)
         if let error = await modes.refresh(), source.failureAtStartIsFatal {
             // A mode file that cannot be read at start is a configuration mistake.
             // (An SSM read that fails is logged; sinkhole serves defer and retries.)
@@ -428,21 +429,21 @@ struct Sinkhole: AsyncParsableCommand {
             policyNow = { ContinuousClock.now }
         }
         func book(_ rules: [Rule]) -> RuleBook {
-            RuleBook(rules: rules, maxKeysPerRule: engine.ruleStateMaxEntries, random: random, now: policyNow)
+            RuleBook(rules: rules, maxKeysPerRule: engine.ruleStateMaxEntries, random: random, now: policyNow, events: events)
         }
         let runtime = try! RuntimeRules(makeBook: { rules in
-            RuleBook(rules: rules, maxKeysPerRule: engine.ruleStateMaxEntries, random: random, now: policyNow)
+            RuleBook(rules: rules, maxKeysPerRule: engine.ruleStateMaxEntries, random: random, now: policyNow, events: events)
         })
         if testClock != nil {
             logger.warning("test_clock", metadata: ["note": "--test-clock: POST /api/v1/clock may move the policy's time forward"])
         }
         let api = settings.api
-        let capture = api.capture ? MailStore(maxMessages: api.captureMaxMessages, maxBytes: api.captureMaxBytes) : nil
+        let capture = api.capture ? MailStore(maxMessages: api.captureMaxMessages, maxBytes: api.captureMaxBytes, events: events) : nil
         let journal = api.journalMaxSessions > 0
-            ? SessionJournal(maxSessions: api.journalMaxSessions, maxLines: api.journalMaxLines) : nil
+            ? SessionJournal(maxSessions: api.journalMaxSessions, maxLines: api.journalMaxLines, events: events) : nil
         let configuredRules = book(engine.rules)
         let control = ControlAPI(runtime: runtime, capture: capture, journal: journal, configuredRules: configuredRules,
-                                 testClock: testClock, logger: logger, token: api.token, readOpen: api.readOpen)
+                                 testClock: testClock, events: events, logger: logger, token: api.token, readOpen: api.readOpen)
         if api.token == nil && api.insecure {
             logger.warning("api_insecure", metadata: [
                 "note": "--api-insecure: the control API takes changes from anyone who can reach it, without a token",
@@ -556,7 +557,11 @@ struct Sinkhole: AsyncParsableCommand {
                 "note": "connections past the file limit wait unaccepted: raise the hard limit (ulimit -Hn, systemd LimitNOFILE, ECS ulimits nofile)",
             ])
         }
-        let signalSources = Self.catchShutdownSignals { Task { await group.triggerGracefulShutdown() } }
+        let signalSources = Self.catchShutdownSignals {
+            // Open event streams would hold the HTTP listener's shutdown: end them first.
+            events.finishAll()
+            Task { await group.triggerGracefulShutdown() }
+        }
         defer { signalSources.forEach { $0.cancel() } }
         do {
             let addresses = try await server.bind()

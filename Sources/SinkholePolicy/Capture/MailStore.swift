@@ -111,9 +111,13 @@ public final class MailStore: Sendable {
     private let state = Mutex(State())
     private let inFlight = Atomic<Int>(0)
 
-    public init(maxMessages: Int = 1000, maxBytes: Int = 32 << 20) {
+    /// Told of each message kept.
+    private let events: EventHub?
+
+    public init(maxMessages: Int = 1000, maxBytes: Int = 32 << 20, events: EventHub? = nil) {
         self.maxMessages = max(1, maxMessages)
         self.maxBytes = max(1, maxBytes)
+        self.events = events
     }
 
     // MARK: - Receiving
@@ -157,6 +161,10 @@ public final class MailStore: Sendable {
             return mail.sequence
         }
         wake()
+        events?.publish(ServerEvent(.messageCaptured, [
+            ("queue_id", mail.queueID), ("from", mail.from), ("recipients", mail.recipients.map(\.address).joined(separator: ",")),
+            ("size", String(mail.message.count)),
+        ]))
         return sequence
     }
 

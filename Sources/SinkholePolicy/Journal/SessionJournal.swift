@@ -140,9 +140,12 @@ public final class SessionJournal: Sendable {
 
     private let state = Mutex(State())
 
-    public init(maxSessions: Int = 1000, maxLines: Int = 200) {
+    private let events: EventHub?
+
+    public init(maxSessions: Int = 1000, maxLines: Int = 200, events: EventHub? = nil) {
         self.maxSessions = max(1, maxSessions)
         self.maxLines = max(1, maxLines)
+        self.events = events
     }
 
     @discardableResult
@@ -164,6 +167,10 @@ public final class SessionJournal: Sendable {
             return state.next - 1
         }
         _ = replaced
+        events?.publish(ServerEvent(.sessionClosed, [
+            ("session", String(id)), ("client", "\(record.clientIP):\(record.clientPort)"), ("outcome", record.outcome),
+            ("listener", record.listener),
+        ]))
         return id
     }
 

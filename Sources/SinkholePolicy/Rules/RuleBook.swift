@@ -167,8 +167,12 @@ public final class RuleBook: Sendable {
 
     public static let defaultMaxKeys = 100_000
 
+    /// Told when a counted rule gives its last answer for a key.
+    private let events: EventHub?
+
     public init(rules: [Rule], maxKeysPerRule: Int = defaultMaxKeys, random: any RandomSource = SystemRandomSource(),
-                now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
+                now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }, events: EventHub? = nil) {
+        self.events = events
         self.rules = rules
         self.random = random
         self.now = now
@@ -221,6 +225,10 @@ public final class RuleBook: Sendable {
         let limit = rule.numberOfAnswer ?? rule.steps.count
         guard used < limit else { return nil }
         state.counts.set(used + 1, for: key)
+        if used + 1 == limit {
+            events?.publish(ServerEvent(.ruleExhausted, [("rule", rule.id), ("key", key.isEmpty ? "global" : key),
+                                                         ("answers", String(limit))]))
+        }
         return rule.steps[min(used, rule.steps.count - 1)]
     }
 
