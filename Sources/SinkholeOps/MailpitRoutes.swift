@@ -316,6 +316,18 @@ struct MailpitRoutes: Sendable {
             ("Size", .int(parsed.mail.message.count)),
             ("Inline", .list(mime.inline.map(part))),
             ("Attachments", .list(mime.attachments.map(part))),
+            // sinkhole's own: the envelope and the transaction as it went (Mailpit clients ignore it).
+            ("SMTP", .object([
+                ("ClientIP", .string(parsed.mail.clientIP)),
+                ("Helo", .string(parsed.mail.helo)),
+                ("Listener", .string(parsed.mail.listener)),
+                ("MailFrom", .string(parsed.mail.from)),
+                ("Recipients", .list(parsed.mail.recipients.map { .string($0.address) })),
+                ("Transaction", .list(parsed.mail.transaction.map { step in
+                    .object([("Command", .string(step.command)), ("Reply", .string(step.reply)),
+                             ("Decision", step.decision.map(JSONOutput.string) ?? .null)])
+                })),
+            ])),
         ])
     }
 

@@ -56,6 +56,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var captureReserved = 0
     /// The message did not fit the capture budget: it is refused with 452 4.3.1.
     private var captureFull = false
+    /// With capture on: the command being answered, and the transaction's steps so far.
+    private var captureCommand: String?
+    private var transactionSteps: [CapturedMail.Step] = []
     /// Where finished sessions' transcripts go (`--journal-max-sessions`); nil: not kept.
     private let journal: SessionJournal?
     private var transcript: JournalWriter?
@@ -266,6 +269,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             commands += 1
             tally.bytes += line.readableBytes + 2
             if journalRoom > 0 { note(.client, line.readableBytesView) } else if journal != nil { journalDropped += 1 }
+            if capture != nil { captureCommand = String(decoding: line.readableBytesView.prefix(512), as: UTF8.self) }
             let parsed = SMTPCommandParser.parse(line)
             // An HTTP request line never parses as SMTP (no HTTP verb is an SMTP
             // verb), so only a failed line is looked at again.
@@ -584,6 +588,31 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         perform(.replyAndClose(session.replies.adapt(reply)), context: context)
     }
 
+    /// With capture on: a reply in the open transaction (from MAIL FROM on) joins its steps.
+    private func recordStep(_ reply: SMTPReply) {
+        guard let command = captureCommand else { return }
+        captureCommand = nil
+        let isMail = command.prefix(4).uppercased() == "MAIL"
+        if isMail && reply.code.isPositive { transactionSteps.removeAll(keepingCapacity: true) }
+        guard session.reversePath != nil else { return }
+        transactionSteps.append(CapturedMail.Step(command: command, reply: Self.text(of: outgoing(reply)), decision: decisionText()))
+    }
+
+    private static func text(of reply: SMTPReply) -> String {
+        var text = reply.description
+        text.removeLast()  // the final CRLF
+        return text
+    }
+
+    /// The decision behind the reply just made, when it was not the protocol's.
+    private func decisionText() -> String? {
+        guard session.decided, let record = policy.lastRecord else { return nil }
+        var text = record.layer.rawValue
+        if let source = record.source { text += " \(source)" }
+        if record.action != .reply { text += " (\(record.action.rawValue))" }
+        return text
+    }
+
     // MARK: - Journal
 
     private func note(_ kind: JournalEntry.Kind, _ text: ByteBufferView) {
@@ -603,10 +632,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
 
     /// Whole lines that arrive once sinkhole has stopped answering (closing, hanging).
     private func journalUnanswered(_ input: ByteBuffer) {
+        // Stamped with the clock, not lastRead: these lines must not hold off the idle timeout.
         var view = input.readableBytesView[...]
-        reading = true
-        defer { reading = false }
-        if let context { lastRead = context.eventLoop.now }
         while journalRoom > 0, let newline = view.firstIndex(of: 10) {
             var line = view[view.startIndex..<newline]
             if line.last == 13 { line = line.dropLast() }
@@ -696,6 +723,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
 
     @inline(__always)
     private func count(_ reply: SMTPReply) {
+        if capture != nil { recordStep(reply) }
         lastReplyCode = reply.code.value
         if metrics != nil { tally.replies[.init(code: reply.code.value, command: replyingTo), default: 0] += 1 }
     }
@@ -875,12 +903,18 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             // A rule's `deliver` keeps or drops the message whatever the client was told.
             let keep = session.deliver ?? (action.reply?.code.isPositive == true)
             if let text, let captured, !captured.recipients.isEmpty, !captureFull, !contentExceeded, keep {
-                capture.add(CapturedMail(
+                var mail = CapturedMail(
                     queueID: queueID, receivedAt: Self.wallClock(),
                     from: sender.map { $0 == .null ? "<>" : $0.bareAddress } ?? "<>", mailParameters: captured.mail,
                     recipients: captured.recipients,
                     clientIP: remote?.ipAddress ?? "", helo: session.heloName ?? "", listener: listenerName,
-                    message: Array(text.readableBytesView)))
+                    message: Array(text.readableBytesView))
+                mail.transaction = transactionSteps
+                if let reply = action.reply {
+                    mail.transaction.append(CapturedMail.Step(command: ".", reply: Self.text(of: outgoing(reply)),
+                                                              decision: decisionText()))
+                }
+                capture.add(mail)
             } else if captureFull {
                 capture.noteRefused()
             }

@@ -79,3 +79,27 @@ def test_deliver_is_checked_when_rules_load(tmp_path):
     rules.write_text("rules:\n  - {id: on-mail, command: MAIL, response: {code: 451, deliver: true}}\n")
     result = run_sinkhole("--rules", str(rules), "--listen", "127.0.0.1:0")
     assert_one_line_error(result, "rule on-mail", "deliver: applies to RCPT and . (the end of data) only")
+
+
+def test_a_captured_message_carries_its_transaction_and_the_decisions(sinkhole, tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(textwrap.dedent(RULES))
+    server = sinkhole("--mode", "accept", "--capture", "memory", "--rules", str(rules))
+    client = server.raw()
+    assert client.reply()[0] == 220
+    client.send(b"EHLO client.test\r\n")
+    assert client.reply()[0] == 250
+    send(client, [b"ok@example.com", b"keep@example.com"], b"steps")
+    base = f"http://127.0.0.1:{server.http_port}"
+    [summary] = requests.get(f"{base}/api/v1/messages", timeout=10).json()["messages"]
+    smtp = requests.get(f"{base}/api/v1/message/{summary['ID']}", timeout=10).json()["SMTP"]
+    assert smtp["ClientIP"] == "127.0.0.1" and smtp["Helo"] == "client.test" and smtp["MailFrom"] == "a@example.com"
+    assert smtp["Recipients"] == ["ok@example.com", "keep@example.com"]
+    steps = [(s["Command"], s["Reply"], s["Decision"]) for s in smtp["Transaction"]]
+    assert steps[:4] == [
+        ("MAIL FROM:<a@example.com>", "250 2.1.0 OK", None),
+        ("RCPT TO:<ok@example.com>", "250 2.1.5 OK", None),
+        ("RCPT TO:<keep@example.com>", "550 5.1.1 No such user", "rule refuse-but-keep"),
+        ("DATA", "354 End data with <CR><LF>.<CR><LF>", None),
+    ]
+    assert steps[4][0] == "." and steps[4][1].startswith("250 2.0.0 OK queued as ")

@@ -49,6 +49,21 @@ public struct CapturedMail: Sendable {
     public var message: [UInt8]
     /// Fetched whole through the API (Mailpit's `Read`).
     public var read = false
+    /// The transaction as it went: each command from MAIL FROM on, the reply
+    /// sent and the decision behind it (`rule r3`; nil for the protocol's own).
+    public var transaction: [Step] = []
+
+    public struct Step: Hashable, Sendable {
+        public var command: String
+        public var reply: String
+        public var decision: String?
+
+        public init(command: String, reply: String, decision: String?) {
+            self.command = command
+            self.reply = reply
+            self.decision = decision
+        }
+    }
 
     public init(queueID: String, receivedAt: Double, from: String, mailParameters: [MailParameterText],
                 recipients: [Recipient], clientIP: String, helo: String, listener: String, message: [UInt8]) {
