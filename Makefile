@@ -57,6 +57,8 @@ deps: build-deps
 	$(PYTHON) -c "import moto.server, moto.ssm, moto.iam, moto.sts, flask_cors" 2>/dev/null || missing="$$missing moto[server]"; \
 	$(PYTHON) -c "import requests" 2>/dev/null || missing="$$missing requests"; \
 	$(PYTHON) -c "import mailpit.client.api, httpx, dataclasses_json" 2>/dev/null || missing="$$missing mailpit-api-client"; \
+	$(PYTHON) -c "import openapi_spec_validator" 2>/dev/null || missing="$$missing openapi-spec-validator"; \
+	$(PYTHON) -c "import schemathesis" 2>/dev/null || missing="$$missing schemathesis"; \
 	{ aws --version || $(PYTHON) -c "import awscli"; } >/dev/null 2>&1 || missing="$$missing awscli"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing (pip):$$missing"; \

@@ -19,7 +19,11 @@ struct MailpitRoutes: Sendable {
     func add(to router: Router<BasicRequestContext>) {
         router.get("livez") { _, _ in "ok\n" }
         router.get("api/v1/messages") { request, _ -> Response in
-            guard let page = Self.page(request) else { return Self.badPage }
+            let page: Page
+            switch Self.page(request) {
+            case .success(let parsed): page = parsed
+            case .failure(let error): return Self.badPage(error)
+            }
             return Self.json(list(all(), page: page, matchesOnly: false))
         }
         router.delete("api/v1/messages") { request, _ -> Response in
@@ -80,7 +84,11 @@ struct MailpitRoutes: Sendable {
             guard let query = Self.formValue(request, "query"), !query.isEmpty else {
                 return Self.error("query is required", field: "query")
             }
-            guard let page = Self.page(request) else { return Self.badPage }
+            let page: Page
+            switch Self.page(request) {
+            case .success(let parsed): page = parsed
+            case .failure(let error): return Self.badPage(error)
+            }
             let search = MailSearch(query)
             return Self.json(list(all().filter(search.matches), page: page, matchesOnly: true))
         }
@@ -223,19 +231,24 @@ struct MailpitRoutes: Sendable {
         var limit: Int
     }
 
-    /// `start` and `limit`; nil when either is not a whole number, 0 or more.
-    static func page(_ request: Request) -> Page? {
+    /// `start` and `limit`; the name of the bad one when either is not a whole number, 0 or more.
+    static func page(_ request: Request) -> Result<Page, PageError> {
         let query = request.uri.queryParameters
         func number(_ name: String, _ fallback: Int) -> Int? {
             guard let text = query[name[...]] else { return fallback }
             guard let n = Int(String(text)), n >= 0 else { return nil }
             return n
         }
-        guard let start = number("start", 0), let limit = number("limit", 50) else { return nil }
-        return Page(start: start, limit: limit)
+        guard let start = number("start", 0) else { return .failure(PageError(field: "start")) }
+        guard let limit = number("limit", 50) else { return .failure(PageError(field: "limit")) }
+        return .success(Page(start: start, limit: limit))
     }
 
-    static var badPage: Response { error("start and limit must be whole numbers, 0 or more", field: "start") }
+    struct PageError: Error { var field: String }
+
+    static func badPage(_ error: PageError) -> Response {
+        Self.error("\(error.field) must be a whole number, 0 or more", field: error.field)
+    }
 
     private func list(_ matches: [Parsed], page: Page, matchesOnly: Bool) -> JSONOutput {
         let statistics = capture?.statistics

@@ -15,6 +15,7 @@ struct NativeRouteErrors<Context: RequestContext>: RouterMiddleware {
             ("api/v1/sessions", [.get]), ("api/v1/sessions/:id", [.get]), ("api/v1/verify", [.post]),
             ("api/v1/rules", [.get, .post, .delete]), ("api/v1/rules/:id", [.get, .patch, .delete]),
             ("api/v1/reset", [.post]), ("api/v1/events", [.get]), ("api/v1/clock", [.get, .post]), ("api/v1/greylist", [.get, .delete]), ("api/v1/greylist/:key/pass", [.post]),
+            ("api/v1/openapi.json", [.get]),
         ].map { ($0.0.split(separator: "/"), $0.1) }
     }
 
@@ -38,7 +39,8 @@ struct NativeRouteErrors<Context: RequestContext>: RouterMiddleware {
             return MailpitRoutes.error("no such route: \(path)", field: "path", status: .notFound)
         }
         catch is NIOTooManyBytesError where request.uri.path.hasPrefix("/api/") {
-            return MailpitRoutes.error("the body is over 1 MiB", field: "body", status: .contentTooLarge)
+            return MailpitRoutes.error("the body is larger than this route takes (1 MiB; 64 KiB for mode, verify and clock)",
+                                       field: "body", status: .contentTooLarge)
         }
     }
 }

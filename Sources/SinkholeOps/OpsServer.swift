@@ -54,9 +54,14 @@ public struct OpsServer: Service {
             if !jamesOnly {
                 MailpitRoutes(runtime: control.runtime, capture: control.capture, started: Date(), logger: logger).add(to: router)
                 ModeRoutes(modes: modes).add(to: router)
+                router.get("api/v1/openapi.json") { _, _ -> Response in
+                    Response(status: .ok, headers: [.contentType: "application/json"],
+                             body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+                }
                 JournalRoutes(journal: control.journal).add(to: router)
                 RuleRoutes(control: control, modes: modes, greylist: greylist).add(to: router)
                 EventRoutes(events: control.events).add(to: router)
+                WebPageRoutes().add(to: router)
             }
         }
         let captureGauges = jamesOnly ? nil : control?.capture.map { CaptureGauges(registry: registry, store: $0) }

@@ -75,8 +75,10 @@ struct RuleRoutes: Sendable {
             }
             // The fields given replace the rule's own; null removes one.
             guard case .map(var fields) = existing.document else { return MailpitRoutes.error("not a rule", field: "id") }
-            for (key, value) in changes where key != "id" {
-                fields.removeAll { $0.0 == key }
+            // Names compare as the rule decoder reads them: any case, `_` and `-` ignored (countPer is count_per).
+            func name(_ key: String) -> String { key.lowercased().filter { $0 != "_" && $0 != "-" } }
+            for (key, value) in changes where name(key) != "id" {
+                fields.removeAll { name($0.0) == name(key) }
                 if value != .null { fields.append((key, value)) }
             }
             do {
@@ -84,7 +86,10 @@ struct RuleRoutes: Sendable {
             } catch {
                 return Self.failure(error, added: [])
             }
-            let rule = control.runtime.apiRules.first { $0.id == id }!
+            // Deleted meanwhile by another request: gone, as a GET would say.
+            guard let rule = control.runtime.apiRules.first(where: { $0.id == id }) else {
+                return MailpitRoutes.error("no rule with id \(id)", field: "id", status: .notFound)
+            }
             return JamesRoutes.json(Self.describe(rule.rule, book: rule.book, origin: "api", document: rule.document))
         }
         router.delete("api/v1/rules/:id") { _, context -> Response in
