@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN_DEBUG := .build/debug/sinkhole
 # What building needs (libcurl for the SSM mode source), and what only the tests need.
 APT_BUILD := libcurl4-openssl-dev
-APT_TEST := swaks postfix shellcheck curl
+APT_TEST := swaks postfix shellcheck curl chromium chromium-driver
 
 # Is Debian package $$p installed? (`dpkg -s` also succeeds for a removed package's leftover config.)
 IS_INSTALLED = dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed'
@@ -59,6 +59,7 @@ deps: build-deps
 	$(PYTHON) -c "import mailpit.client.api, httpx, dataclasses_json" 2>/dev/null || missing="$$missing mailpit-api-client"; \
 	$(PYTHON) -c "import openapi_spec_validator" 2>/dev/null || missing="$$missing openapi-spec-validator"; \
 	$(PYTHON) -c "import schemathesis" 2>/dev/null || missing="$$missing schemathesis"; \
+	$(PYTHON) -c "import selenium" 2>/dev/null || missing="$$missing selenium"; \
 	{ aws --version || $(PYTHON) -c "import awscli"; } >/dev/null 2>&1 || missing="$$missing awscli"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing (pip):$$missing"; \

@@ -43,7 +43,8 @@ struct BearerAuthentication<Context: RequestContext>: RouterMiddleware {
     let readOpen: Bool
     let logger: Logger
 
-    static var openPaths: Set<String> { ["/healthz", "/readyz", "/metrics", "/livez"] }
+    /// The page (`/`) holds no data: what it shows comes from the routes behind the token.
+    static var openPaths: Set<String> { ["/healthz", "/readyz", "/metrics", "/livez", "/", "/favicon.ico"] }
 
     func handle(_ request: Request, context: Context,
                 next: (Request, Context) async throws -> Response) async throws -> Response {

@@ -1341,6 +1341,43 @@ enum OpenAPIDocument {
         },
         "security": []
       }
+    },
+    "/": {
+      "get": {
+        "operationId": "webPage",
+        "summary": "The operator's web page (HTML, over the JSON routes)",
+        "security": [],
+        "tags": [
+          "operations"
+        ],
+        "responses": {
+          "200": {
+            "description": "The page",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/favicon.ico": {
+      "get": {
+        "operationId": "favicon",
+        "summary": "No icon: 204, so browsers log nothing",
+        "security": [],
+        "responses": {
+          "204": {
+            "description": "Nothing"
+          }
+        },
+        "tags": [
+          "operations"
+        ]
+      }
     }
   },
   "components": {

@@ -24,5 +24,7 @@ struct WebPageRoutes: Sendable {
                 body: ResponseBody(byteBuffer: ByteBuffer(string: WebPage.html))
             )
         }
+        // Browsers ask for it; nothing to send, and no 404 (or 401) line for it.
+        router.get("favicon.ico") { _, _ in Response(status: .noContent) }
     }
 }

@@ -1,5 +1,5 @@
 """docs/openapi.json: valid OpenAPI 3, listing exactly the native routes (NativeErrors.swift's table, plus
-the open /healthz, /readyz, /livez and /metrics), embedded verbatim in
+the open /healthz, /readyz, /livez, /metrics, the page / and /favicon.ico), embedded verbatim in
 Sources/SinkholeOps/OpenAPIDocument.swift and served as is at GET /api/v1/openapi.json.
 
 After editing docs/openapi.json, regenerate the Swift file:
@@ -117,7 +117,7 @@ def test_the_document_lists_exactly_the_native_routes_and_the_open_ones():
     document = json.loads(document_text())
     described = set(operations(document))
     opened = open_paths()
-    assert opened == {"/healthz", "/readyz", "/livez", "/metrics"}, opened
+    assert opened == {"/healthz", "/readyz", "/livez", "/metrics", "/", "/favicon.ico"}, opened
     expected = native_routes() | {(path, "get") for path in opened}
     assert described == expected, (
         f"in the document only: {sorted(described - expected)}; in the code only: {sorted(expected - described)}"
