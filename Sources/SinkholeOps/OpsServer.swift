@@ -170,3 +170,21 @@ private final class GreylistGauges: Sendable {
         if delta > 0 { evictions.increment(by: Int64(delta)) }
     }
 }
+
+/// Every HTTP listener (`--http-listen`, `--james-listen`) as one service,
+/// so a graceful shutdown reaches them together: shut down one after the
+/// other, the second could finish while the first was being stopped, which
+/// the service group takes for a failure.
+public struct HTTPListeners: Service {
+    public let servers: [OpsServer]
+
+    public init(_ servers: [OpsServer]) { self.servers = servers }
+
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            for server in servers {
+                group.addTask { try await server.run() }
+            }
+        }
+    }
+}

@@ -517,8 +517,9 @@ struct Sinkhole: AsyncParsableCommand {
             .init(service: server),
             .init(service: ModeRefresher(provider: modes), successTerminationBehavior: .ignore),
         ]
+        var httpServers: [OpsServer] = []
         if let address = settings.httpListen {
-            services.append(.init(service: OpsServer(
+            httpServers.append(OpsServer(
                 host: address.host, port: address.port, registry: registry, modes: modes, greylist: greylist,
                 readiness: readiness, eventLoops: eventLoops, control: control, logger: logger,
                 onListening: { bound in
@@ -528,10 +529,10 @@ struct Sinkhole: AsyncParsableCommand {
                         "token": "\(api.token == nil ? "none" : "required")",
                     ])
                 }
-            )))
+            ))
         }
         if let address = api.jamesListen {
-            services.append(.init(service: OpsServer(
+            httpServers.append(OpsServer(
                 host: address.host, port: address.port, registry: registry, modes: modes, greylist: greylist,
                 readiness: readiness, eventLoops: eventLoops, control: control, jamesOnly: true, logger: logger,
                 onListening: { bound in
@@ -540,8 +541,9 @@ struct Sinkhole: AsyncParsableCommand {
                         "paths": "/smtpBehaviors /smtpExtensions /smtpMails /smtpMailsCount /version",
                     ])
                 }
-            )))
+            ))
         }
+        if !httpServers.isEmpty { services.append(.init(service: HTTPListeners(httpServers))) }
         // The group exists, and SIGTERM/SIGINT are caught, before `listening` is
         // logged: a signal sent the moment sinkhole says it listens (as ECS or a
         // test may do) is a graceful shutdown, not death by the default action.

@@ -895,3 +895,14 @@ def test_waiting_for_mail_answers_when_it_arrives_or_408_at_the_timeout(sinkhole
     assert [m["Subject"] for m in response.json()["messages"]] == ["two", "one"]
     bad = requests.get(base, params={"count": "many"}, timeout=10)
     assert bad.status_code == 400 and bad.json()["field"] == "count"
+
+
+def test_sigterm_with_both_http_listeners_is_a_clean_exit(sinkhole):
+    # Shut down one after the other, the second listener could finish while the
+    # first was being stopped, and sinkhole exited 1 ("finished unexpectedly").
+    for _ in range(5):
+        server = sinkhole("--mode", "accept", "--james-listen", "127.0.0.1:0")
+        james_port(server)
+        server.terminate()
+        assert server.wait(timeout=15) == 0, server.stderr_lines[-5:]
+        assert not server.logs(lambda e: e.get("event") == "service_failed")
