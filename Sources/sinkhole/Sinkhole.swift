@@ -101,7 +101,7 @@ struct Sinkhole: AsyncParsableCommand {
     var journalMaxLines: String?
 
     @Flag(name: .customLong("test-clock"), help: ArgumentHelp(
-        "Let POST /api/v1/clock move the time greylist windows, rule lifetimes and counters see (wire delays stay real); for tests only. (env: SINKHOLE_TEST_CLOCK=true)"))
+        "Let POST /api/v1/clock move the time greylist windows and delays, the auto-whitelist and rule lifetimes (ttl) see; wire delays and timeouts stay real; for tests only. (env: SINKHOLE_TEST_CLOCK=true)"))
     var testClock = false
 
     @Option(name: .customLong("hostname"), help: ArgumentHelp(
