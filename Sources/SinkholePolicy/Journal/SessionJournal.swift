@@ -30,7 +30,15 @@ public struct JournalWriter: Sendable {
 
     public init(maxLines: Int) {
         self.maxLines = maxLines
-        bytes.reserveCapacity(256)
+    }
+
+    /// Room for the greeting alone while a connection is idle (10,000 idle
+    /// connections hold 10,000 of these), and for a session's worth once it talks.
+    @inline(__always)
+    private mutating func makeRoom(_ needed: Int) {
+        let wanted = bytes.count + needed
+        guard wanted > bytes.capacity else { return }
+        bytes.reserveCapacity(bytes.isEmpty ? max(wanted, 64) : max(wanted, 512, bytes.capacity * 2))
     }
 
     /// Appends one line: its header and a copy of its bytes, no other allocation.
@@ -43,6 +51,7 @@ public struct JournalWriter: Sendable {
             kind.rawValue, UInt8(truncatingIfNeeded: ms), UInt8(truncatingIfNeeded: ms >> 8),
             UInt8(truncatingIfNeeded: ms >> 16), UInt8(truncatingIfNeeded: ms >> 24),
             UInt8(truncatingIfNeeded: length), UInt8(truncatingIfNeeded: length >> 8))
+        makeRoom(7 + length)
         withUnsafeBytes(of: header) { bytes.append(contentsOf: $0) }
         bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[..<length]))
     }
@@ -61,6 +70,7 @@ public struct JournalWriter: Sendable {
             kind.rawValue, UInt8(truncatingIfNeeded: ms), UInt8(truncatingIfNeeded: ms >> 8),
             UInt8(truncatingIfNeeded: ms >> 16), UInt8(truncatingIfNeeded: ms >> 24),
             UInt8(truncatingIfNeeded: length), UInt8(truncatingIfNeeded: length >> 8))
+        makeRoom(7 + length)
         withUnsafeBytes(of: header) { bytes.append(contentsOf: $0) }
         first.withUTF8 { bytes.append(contentsOf: $0) }
         if !second.isEmpty { bytes.append(32); second.withUTF8 { bytes.append(contentsOf: $0) } }
