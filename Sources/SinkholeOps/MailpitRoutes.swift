@@ -24,6 +24,13 @@ struct MailpitRoutes: Sendable {
             case .success(let parsed): page = parsed
             case .failure(let error): return Self.badPage(error)
             }
+            // Mailpit's `before`: only messages received earlier than this time.
+            if let text = Self.formValue(request, "before") {
+                guard let before = Self.time(text) else {
+                    return Self.error("expected an RFC 3339 time or a date (2026-12-01)", field: "before")
+                }
+                return Self.json(list(all().filter { $0.mail.receivedAt < before }, page: page, matchesOnly: false))
+            }
             return Self.json(list(all(), page: page, matchesOnly: false))
         }
         router.delete("api/v1/messages") { request, _ -> Response in
@@ -367,6 +374,17 @@ struct MailpitRoutes: Sendable {
             guard parts[0] == name[...] else { continue }
             let raw = parts.count == 2 ? parts[1].replacingOccurrences(of: "+", with: " ") : ""
             return raw.removingPercentEncoding ?? raw
+        }
+        return nil
+    }
+
+    /// An RFC 3339 time (fractional seconds optional) or a date, as seconds since 1970.
+    static func time(_ text: String) -> Double? {
+        let formatter = ISO8601DateFormatter()
+        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime],
+                                                      [.withFullDate]] {
+            formatter.formatOptions = options
+            if let date = formatter.date(from: text) { return date.timeIntervalSince1970 }
         }
         return nil
     }

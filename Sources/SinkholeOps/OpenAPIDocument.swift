@@ -70,6 +70,14 @@ enum OpenAPIDocument {
           },
           {
             "$ref": "#/components/parameters/limit"
+          },
+          {
+            "name": "before",
+            "in": "query",
+            "description": "Only messages received before this time: RFC 3339 (`2026-12-01T10:00:00Z`) or a date (`2026-12-01`), as Mailpit's `before`.",
+            "schema": {
+              "type": "string"
+            }
           }
         ],
         "responses": {

@@ -891,3 +891,14 @@ def test_client_raises_on_an_unknown_id(server, api, client_api):
         client_api.get_message("0123456789ABCDEF0")
     assert raised.value.response.status_code == 404
     assert raised.value.response.json()["field"] == "ID"
+
+
+def test_before_lists_only_messages_received_earlier(server, api):
+    first = send_stored(server, api, PLAIN, *PLAIN_ENVELOPE)
+    base = f"http://127.0.0.1:{server.http_port}/api/v1/messages"
+    # Everything so far was received before 2999, nothing before 2000.
+    later = requests.get(base, params={"before": "2999-01-01"}, timeout=10).json()
+    assert [m["ID"] for m in later["messages"]] == [first]
+    assert requests.get(base, params={"before": "2000-01-01T00:00:00Z"}, timeout=10).json()["messages"] == []
+    bad = requests.get(base, params={"before": "yesterday"}, timeout=10)
+    assert bad.status_code == 400 and bad.json()["field"] == "before"
