@@ -29,9 +29,9 @@ struct MailpitRoutes: Sendable {
                 guard let before = Self.time(text) else {
                     return Self.error("expected an RFC 3339 time or a date (2026-12-01)", field: "before")
                 }
-                return Self.json(list(all().filter { $0.mail.receivedAt < before }, page: page, matchesOnly: false))
+                return Self.json(list(newestFirst().filter { $0.receivedAt < before }, page: page, matchesOnly: false))
             }
-            return Self.json(list(all(), page: page, matchesOnly: false))
+            return Self.json(list(newestFirst(), page: page, matchesOnly: false))
         }
         router.delete("api/v1/messages") { request, _ -> Response in
             var request = request
@@ -85,7 +85,7 @@ struct MailpitRoutes: Sendable {
             guard await capture.wait(forCount: count, timeout: timeout) else {
                 return Self.error("\(capture.count) of \(count) messages within \(timeout)", field: "count", status: .requestTimeout)
             }
-            return Self.json(list(all(), page: Page(start: 0, limit: 0), matchesOnly: false))
+            return Self.json(list(newestFirst(), page: Page(start: 0, limit: 0), matchesOnly: false))
         }
         router.get("api/v1/search") { request, _ -> Response in
             guard let query = Self.formValue(request, "query"), !query.isEmpty else {
@@ -97,7 +97,7 @@ struct MailpitRoutes: Sendable {
             case .failure(let error): return Self.badPage(error)
             }
             let search = MailSearch(query)
-            return Self.json(list(all().filter(search.matches), page: page, matchesOnly: true))
+            return Self.json(list(all().filter(search.matches).map(\.mail), page: page, matchesOnly: true))
         }
         router.delete("api/v1/search") { request, _ -> Response in
             guard let query = Self.formValue(request, "query"), !query.isEmpty else {
@@ -213,9 +213,12 @@ struct MailpitRoutes: Sendable {
         var mime: MIMEMessage
     }
 
-    /// Newest first, parsed.
+    /// Newest first.
+    private func newestFirst() -> [CapturedMail] { (capture?.all ?? []).reversed() }
+
+    /// Newest first, parsed (for searching: each message's headers and text are read).
     private func all() -> [Parsed] {
-        (capture?.all ?? []).reversed().map { Parsed(mail: $0, mime: MIMEMessage($0.message)) }
+        newestFirst().map { Parsed(mail: $0, mime: MIMEMessage($0.message)) }
     }
 
     private func find(_ context: BasicRequestContext, markRead: Bool) -> Parsed? {
@@ -257,7 +260,8 @@ struct MailpitRoutes: Sendable {
         Self.error("\(error.field) must be a whole number, 0 or more", field: error.field)
     }
 
-    private func list(_ matches: [Parsed], page: Page, matchesOnly: Bool) -> JSONOutput {
+    /// One page of `matches`; only the messages on it are parsed.
+    private func list(_ matches: [CapturedMail], page: Page, matchesOnly: Bool) -> JSONOutput {
         let statistics = capture?.statistics
         let total = statistics?.messages ?? 0
         let unread = statistics?.unread ?? 0
@@ -267,10 +271,10 @@ struct MailpitRoutes: Sendable {
             ("unread", .int(unread)),
             ("count", .int(slice.count)),
             ("messages_count", .int(matchesOnly ? matches.count : total)),
-            ("messages_unread", .int(matchesOnly ? matches.count { !$0.mail.read } : unread)),
+            ("messages_unread", .int(matchesOnly ? matches.count { !$0.read } : unread)),
             ("start", .int(page.start)),
             ("tags", .list([])),
-            ("messages", .list(slice.map(Self.summary))),
+            ("messages", .list(slice.map { Self.summary(Parsed(mail: $0, mime: MIMEMessage($0.message))) })),
         ])
     }
 

@@ -10,8 +10,8 @@ public struct PolicyConfiguration: Sendable {
     public var greylist: GreylistTable
     /// The rules of `rules:`, `--rules` and smtp-sink's switches, in that order.
     public var rules: RuleBook
-    /// What the HTTP API sets while sinkhole runs (James's behaviours and
-    /// extensions), checked before `rules`.
+    /// What the HTTP API sets while sinkhole runs (its own rules, James's
+    /// behaviours and extensions, Mailpit's chaos), checked before `rules`.
     public var runtime: RuntimeRules
     /// BadSMTP's client triggers (`--client-triggers`).
     public var clientTriggers: Bool

@@ -183,8 +183,9 @@ public struct ChaosTriggers: Hashable, Sendable {
 }
 
 /// The rules and EHLO keywords a test changes while sinkhole runs, over
-/// HTTP: James's behaviours (`PUT /smtpBehaviors`) and extensions
-/// (`PUT /smtpExtensions`).
+/// HTTP: its own rules (`/api/v1/rules`), James's behaviours
+/// (`PUT /smtpBehaviors`) and extensions (`PUT /smtpExtensions`), and
+/// Mailpit's chaos (`PUT /api/v1/chaos`).
 ///
 /// Each change swaps the whole book, so a session sees the list before or
 /// after a change, never half of one. Sessions check an atomic mask first:
@@ -290,22 +291,19 @@ public final class RuntimeRules: Sendable {
 
     /// Adds a rule (sinkhole's rule syntax, as in a rules file) after the others; returns its id.
     public func addRule(_ document: ConfigValue) throws(ChangeError) -> String {
-        let (id, numbered) = try state.withLock { (state) throws(ChangeError) -> (String, ConfigValue) in
-            guard state.apiRules.count < Self.maxAPIRules else { throw .tooMany(Self.maxAPIRules) }
-            var document = document
-            if case .map(let fields) = document, !fields.contains(where: { $0.0 == "id" }) {
-                document = .map([("id", .string("api-\(state.nextRule)"))] + fields)
-                state.nextRule += 1
+        // A rule without an id gets the next `api-N`.
+        var numbered = document
+        if case .map(let fields) = document, !fields.contains(where: { $0.0 == "id" }) {
+            let n = state.withLock { state -> Int in
+                defer { state.nextRule += 1 }
+                return state.nextRule
             }
-            guard case .map(let fields) = document, let id = fields.first(where: { $0.0 == "id" })?.1.scalarText else {
-                return ("", document)
-            }
-            return (id, document)
+            numbered = .map([("id", .string("api-\(n)"))] + fields)
         }
         let book = try compileAPIRule(numbered)
         let ruleID = book.rules[0].id
-        _ = id
         try state.withLock { (state) throws(ChangeError) in
+            guard state.apiRules.count < Self.maxAPIRules else { throw .tooMany(Self.maxAPIRules) }
             guard !state.apiRules.contains(where: { $0.id == ruleID }) else { throw .duplicate(ruleID) }
             state.apiRules.append(APIRule(id: ruleID, document: numbered, book: book))
             publish(state.book, state.chaosBook, state.apiRules)
