@@ -3,7 +3,9 @@ import NIOCore
 
 /// On the main listener, `/api/...` answers in JSON when nothing matched:
 /// `405` with `Allow` for a known path and the wrong method, `404` for an
-/// unknown path. (James's routes keep James's empty 404s.)
+/// unknown path. The open plain-text routes (`/healthz`, `/readyz`, `/livez`,
+/// `/metrics`, `/`, `/favicon.ico`) answer a wrong method with a plain-text
+/// `405` and `Allow: GET`. (James's routes keep James's empty 404s.)
 struct NativeRouteErrors<Context: RequestContext>: RouterMiddleware {
     /// Each native route: its path (`:name` matches one component) and methods.
     static var routes: [(path: [Substring], methods: [HTTPRequest.Method])] {
@@ -19,12 +21,20 @@ struct NativeRouteErrors<Context: RequestContext>: RouterMiddleware {
         ].map { ($0.0.split(separator: "/"), $0.1) }
     }
 
+    /// The open routes outside `/api/`, all GET only.
+    static var plainRoutes: Set<String> { ["/healthz", "/readyz", "/livez", "/metrics", "/", "/favicon.ico"] }
+
     func handle(_ request: Request, context: Context,
                 next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
             let path = request.uri.path
+            if Self.plainRoutes.contains(path) {
+                return Response(status: .methodNotAllowed,
+                                headers: [.allow: "GET", .contentType: "text/plain; charset=utf-8"],
+                                body: ResponseBody(byteBuffer: ByteBuffer(string: "\(request.method) is not allowed here (allowed: GET)\n")))
+            }
             guard path.hasPrefix("/api/") else { throw error }
             let components = path.split(separator: "/")
             if let route = Self.routes.first(where: { route in

@@ -254,7 +254,11 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         while halt.isEmpty, let part = decoder.next(from: &input) {
             receive(part, context: context)
         }
-        if halt.isDisjoint(with: [.closing, .hanging]) && input.readableBytes > 0 {
+        if !halt.isDisjoint(with: [.closing, .hanging]) {
+            // Lines that came in the same read as the closing reply are journalled
+            // as the ones after it are (a message body is not).
+            if journalRoom > 0 && input.readableBytes > 0 && !decoder.isReadingContent { journalUnanswered(input) }
+        } else if input.readableBytes > 0 {
             // At most a line's worth (longer lines are discarded as they come),
             // copied so the read buffer itself is not held.
             var kept = context.channel.allocator.buffer(capacity: input.readableBytes)

@@ -46,3 +46,14 @@ def test_garbage_never_gets_a_500(sinkhole):
             response = requests.request(method, url(server, path), data=body, timeout=10)
             assert response.status_code < 500, (method, path, body[:20], response.status_code, response.text)
     server.assert_alive()
+
+
+def test_the_open_plain_routes_answer_a_wrong_method_with_405(sinkhole):
+    server = sinkhole("--mode", "accept")
+    for path in ("/healthz", "/readyz", "/livez", "/metrics", "/", "/favicon.ico"):
+        response = requests.post(url(server, path), timeout=10)
+        assert (response.status_code, response.headers["Allow"]) == (405, "GET"), path
+        assert response.text == "POST is not allowed here (allowed: GET)\n"
+        assert requests.get(url(server, path), timeout=10).status_code in (200, 204), path
+    response = requests.delete(url(server, "/nothing-here"), timeout=10)
+    assert response.status_code == 404

@@ -237,3 +237,26 @@ def test_after_a_reply_that_never_came_does_not_pass(sinkhole):
     status, body = verify(server, {"command": "RCPT", "matching": "bobb@", "after": {"code": 550}, "count": {"exactly": 0}})
     assert status == 409
     assert body["near_misses"][0] == 'no RCPT matching "bobb@" was answered 550, so nothing came after one'
+
+
+def test_lines_in_the_same_write_behind_a_421_are_journalled(sinkhole):
+    server = sinkhole("--mode", "defer")
+    client = server.raw()
+    assert client.reply()[0] == 220
+    client.send(b"EHLO client.test\r\n")
+    assert client.reply()[0] == 250
+    # PIPELINING: everything in one write, the 421 comes at RCPT.
+    client.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nRSET\r\nQUIT\r\n")
+    assert client.reply()[0] == 250
+    assert client.reply()[0] == 421
+    assert client.at_eof()
+    session_done(server, client)
+    [summary] = sessions(server)
+    transcript = requests.get(api(server, f"/api/v1/sessions/{summary['id']}"), timeout=10).json()["transcript"]
+    lines = [(entry["kind"], entry["text"]) for entry in transcript if entry["kind"] in ("client", "server")]
+    assert lines[-3:] == [("server", lines[-3][1]), ("client", "RSET"), ("client", "QUIT")]
+    assert lines[-3][1].startswith("421 ")
+    # Neither was answered: the last reply each saw is the 421.
+    for command in ("RSET", "QUIT"):
+        status, body = verify(server, {"command": command, "previous": {"code": 421}})
+        assert status == 200, body
