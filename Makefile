@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN_DEBUG := .build/debug/sinkhole
 # What building needs (libcurl for the SSM mode source), and what only the tests need.
 APT_BUILD := libcurl4-openssl-dev
-APT_TEST := swaks postfix shellcheck curl chromium chromium-driver
+APT_TEST := swaks postfix shellcheck curl chromium chromium-driver openssl
 
 # Is Debian package $$p installed? (`dpkg -s` also succeeds for a removed package's leftover config.)
 IS_INSTALLED = dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed'

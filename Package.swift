@@ -20,6 +20,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         // Pure SMTP: model, parser, reply encoder, session state machine. ByteBuffer only.
@@ -89,11 +93,28 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // TLS: certificates (loaded from PEM, or generated at start as a throwaway CA
+        // and leaf, in each profile), and the swift-nio-ssl contexts the listeners use.
+        .target(
+            name: "SinkholeTLS",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The NIO shell: framing decoder, session handler, listeners.
         .target(
             name: "SinkholeServer",
             dependencies: [
                 "SMTPProtocol",
+                "SinkholeTLS",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 "SinkholeConfig",
                 "SinkholePolicy",
                 "ModeSources",
@@ -113,6 +134,7 @@ let package = Package(
                 "SinkholeConfig",
                 "SinkholeAWS",
                 "SinkholeOps",
+                "SinkholeTLS",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 "ModeSources",

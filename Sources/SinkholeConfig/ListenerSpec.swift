@@ -44,7 +44,8 @@ public struct ListenerSpec: Sendable {
         }
     }
 
-    private static let entryKeys = ["listen", "greeting-delay", "drop-after", "drop-at-connect", "command-delay", "mode", "rules", "name"]
+    private static let entryKeys = ["listen", "greeting-delay", "drop-after", "drop-at-connect", "command-delay", "mode", "rules", "name",
+                                            "personality", "tls", "starttls", "no-starttls", "tls-profile"]
 
     /// The config file's `listeners:` section: a list of mappings with `listen:` and profile keys.
     static func parse(section: ConfigValue, origin: String) throws -> [ListenerSpec] {
@@ -72,9 +73,9 @@ public struct ListenerSpec: Sendable {
                     address = parsed
                 } else if key == "rules", case .list = value {
                     inlineRules = value
-                } else if key == "drop-at-connect" {
-                    guard case .bool(let on) = value else { throw SettingsError(description: "\(place): drop-at-connect: expected true or false") }
-                    if on { options.append("drop-at-connect") }
+                } else if ["drop-at-connect", "tls", "starttls", "no-starttls"].contains(key) {
+                    guard case .bool(let on) = value else { throw SettingsError(description: "\(place): \(key): expected true or false") }
+                    if on { options.append(Substring(key)) }
                 } else {
                     guard let text = value.scalarText else {
                         throw SettingsError(description: "\(place): \(rawKey): expected a value, not \(value.typeName)")

@@ -202,6 +202,8 @@ public struct Settings: Sendable {
     public var engine = EngineSettings()
     /// The control API's access and what capture keeps.
     public var api = APISettings()
+    /// STARTTLS, implicit TLS, certificates.
+    public var tls = TLSSettings()
     public var logLevel: Logger.Level
 
     /// Half the CPUs (NIO counts a container's CPU quota), at least one: sinkhole
@@ -321,6 +323,7 @@ public struct Settings: Sendable {
                                     expected: "trace, debug, info, notice, warning, error or critical")
         try resolveEngine(layers)
         try resolveAPI(layers)
+        try resolveTLS(layers)
     }
 }
 

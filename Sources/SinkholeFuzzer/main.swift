@@ -108,7 +108,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
 private func check(_ action: SessionAction) {
     let reply: SMTPReply
     switch action {
-    case .reply(let r), .replyAndClose(let r), .startData(let r): reply = r
+    case .reply(let r), .replyAndClose(let r), .startData(let r), .startTLS(let r), .breakTLS(let r, _): reply = r
     case .none, .disconnect, .reset, .hang: return
     }
     precondition((200...599).contains(reply.code.value), "reply code \(reply.code)")

@@ -101,6 +101,8 @@ public enum ClientTriggers {
         public var size: Int?
         public var noEnhancedStatusCodes = false
         public var noSMTPUTF8 = false
+        /// `nostarttls`: STARTTLS is not offered. (BadSMTP still accepts it; sinkhole answers `502 5.5.1`.)
+        public var noStartTLS = false
 
         public var isEmpty: Bool { self == EHLOKeywords() }
     }
@@ -136,6 +138,7 @@ public enum ClientTriggers {
             if part.contains("nosize") { keywords.noSize = true }
             if part.contains("noenhancedstatuscodes") { keywords.noEnhancedStatusCodes = true }
             if part.contains("nosmtputf8") { keywords.noSMTPUTF8 = true }
+            if part.contains("nostarttls") { keywords.noStartTLS = true }
             if keywords.size == nil, let range = part.firstRange(of: "size") {
                 let digits = part[range.upperBound...].prefix { $0.isASCIIDigitCharacter }
                 if let value = Int(digits.prefix(12)), value > 0 { keywords.size = value }

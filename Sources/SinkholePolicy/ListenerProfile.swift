@@ -25,6 +25,12 @@ public struct ListenerProfile: Sendable {
     public var rulesPath: String?
     /// Whose words this listener's normal replies are in, whatever `--personality` says.
     public var personality: SMTPPersonality?
+    /// `tls`: TLS from the first byte (RFC 8314), as `--tls-listen`.
+    public var implicitTLS = false
+    /// `starttls` / `no-starttls`: offer STARTTLS here or not, whatever `--starttls` says.
+    public var startTLS: Bool?
+    /// `tls-profile=NAME`: the certificate this listener presents.
+    public var tlsProfile: String?
 
     public init(name: String, greetingDelay: Duration? = nil, dropAfter: Duration? = nil, commandDelay: Duration? = nil,
                 mode: Mode? = nil, rules: RuleBook? = nil, rulesPath: String? = nil, personality: SMTPPersonality? = nil) {
@@ -77,8 +83,14 @@ public struct ListenerProfile: Sendable {
                     throw ProfileError(reason: "name needs a value without spaces")
                 }
                 profile.name = value
+            case "tls", "starttls", "no-starttls":
+                guard value == nil else { throw ProfileError(reason: "\(key) takes no value") }
+                if key == "tls" { profile.implicitTLS = true } else { profile.startTLS = key == "starttls" }
+            case "tls-profile":
+                guard let value, !value.isEmpty else { throw ProfileError(reason: "tls-profile needs a certificate profile, such as tls-profile=expired") }
+                profile.tlsProfile = value.lowercased()
             default:
-                throw ProfileError(reason: "unknown listener option \"\(key)\" (expected greeting-delay, drop-after, drop-at-connect, command-delay, mode, rules, personality or name)")
+                throw ProfileError(reason: "unknown listener option \"\(key)\" (expected greeting-delay, drop-after, drop-at-connect, command-delay, mode, rules, personality, name, tls, starttls, no-starttls or tls-profile)")
             }
         }
         return profile

@@ -275,6 +275,8 @@ public struct SessionPolicy: SMTPDecider, Sendable {
         case .disconnect: action = .disconnect
         case .reset: action = .reset
         case .hang: action = .hang
+        case .tlsClose: action = .breakTLS(response.reply, .close)
+        case .tlsGarbage: action = .breakTLS(response.reply, .garbage)
         }
         var decision = SMTPDecision(action, delivery: delivery)
         if let deliver = response.deliver { decision.deliver = deliver }
@@ -312,7 +314,7 @@ public struct SessionPolicy: SMTPDecider, Sendable {
     /// Whether a trigger could fire at `event`: the later verbs only when MAIL armed one.
     private func mayTrigger(_ event: SMTPEvent) -> Bool {
         switch event {
-        case .data, .rset, .noop, .quit, .endOfData: armed != nil
+        case .data, .rset, .noop, .quit, .endOfData, .startTLS: armed != nil
         case .helo, .ehlo, .mail, .rcpt, .vrfy: true
         default: false
         }
@@ -345,6 +347,7 @@ public struct SessionPolicy: SMTPDecider, Sendable {
             if let size = keywords.size { adjustments.maxMessageSize = max(1000, size); adjustments.advertiseSize = true }
             if keywords.noEnhancedStatusCodes { adjustments.enhancedStatusCodes = false }
             if keywords.noSMTPUTF8 { adjustments.smtpUTF8 = false }
+            if keywords.noStartTLS { adjustments.startTLS = false }
             note(.trigger, event, "ehlo-keywords", .capabilities)
             return SMTPDecision(.proceed, adjustments: adjustments)
         case .mail(let path, _):
@@ -355,7 +358,7 @@ public struct SessionPolicy: SMTPDecider, Sendable {
                 return fire(trigger, event)
             }
             // An accepted MAIL arms (or clears) the later verbs' triggers.
-            armed = trigger.flatMap { ["data", "rset", "noop", "quit"].contains($0.verb) ? Armed($0) : nil }
+            armed = trigger.flatMap { ["data", "rset", "noop", "quit", "starttls"].contains($0.verb) ? Armed($0) : nil }
             return nil
         case .rcpt(let path):
             guard case .mailbox(let mailbox) = path else { return nil }
@@ -370,6 +373,8 @@ public struct SessionPolicy: SMTPDecider, Sendable {
             return armedFiring("noop", event)
         case .quit:
             return armedFiring("quit", event)
+        case .startTLS:
+            return armedFiring("starttls", event)
         case .endOfData:
             // A completed message clears what its MAIL armed.
             armed = nil
@@ -454,6 +459,7 @@ public struct SessionPolicy: SMTPDecider, Sendable {
         case .disconnect: .disconnect
         case .reset: .reset
         case .hang: .hang
+        case .breakTLS: .close
         }
         note(layer, event, source, action, delayed: decision.delivery.delay != nil)
         return decision

@@ -2,9 +2,11 @@ import Logging
 import ModeSources
 import NIOCore
 import NIOPosix
+import NIOSSL
 import SMTPProtocol
 import ServiceLifecycle
 import SinkholePolicy
+import SinkholeTLS
 import Synchronization
 
 /// The SMTP listener as a service: binds every `--listen` address, gives each
@@ -113,7 +115,14 @@ public final class SMTPServer: Service, Sendable {
         let modes = modes
         // One context per listener, shared by its sessions.
         let context = PolicyContext(configuration: policy, profile: profile)
-        let session = profile?.personality.map(configuration.session.speaking) ?? configuration.session
+        var listenerSession = profile?.personality.map(configuration.session.speaking) ?? configuration.session
+        let tls = configuration.tls
+        let implicitTLS = profile?.implicitTLS == true && tls != nil
+        // STARTTLS where a certificate is loaded and this listener does not
+        // withhold it; never on an implicit-TLS listener (already encrypted).
+        listenerSession.startTLS = tls != nil && !implicitTLS && (profile?.startTLS ?? listenerSession.startTLS)
+        let session = listenerSession
+        let tlsProfile = profile?.tlsProfile.flatMap { CertificateProfile(parsing: $0) } ?? configuration.tlsProfile
         let logger = logger
         let metrics = metrics
         let clocks = clocks
@@ -136,6 +145,9 @@ public final class SMTPServer: Service, Sendable {
                         return
                     }
                     let mode = modes.current
+                    if implicitTLS, let tls {
+                        try handlers.addHandler(NIOSSLServerHandler(context: tls.context(tlsProfile)))
+                    }
                     try handlers.addHandler(SMTPSessionHandler(
                         lineLengthLimit: configuration.commandLineLengthLimit,
                         configuration: session,
@@ -152,6 +164,9 @@ public final class SMTPServer: Service, Sendable {
                         capture: configuration.capture,
                         journal: configuration.journal,
                         listenerName: listenerName,
+                        tls: tls,
+                        tlsProfile: tlsProfile,
+                        secured: implicitTLS,
                         logger: logger
                     ))
                 }

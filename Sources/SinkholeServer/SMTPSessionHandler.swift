@@ -4,8 +4,11 @@ import Glibc
 import Logging
 import ModeSources
 import NIOCore
+import NIOSSL
+import NIOTLS
 import SMTPProtocol
 import SinkholePolicy
+import SinkholeTLS
 
 /// Runs one SMTP session on its event loop: splits the bytes into lines and
 /// content, parses each line, asks the state machine (and through it the
@@ -35,6 +38,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         case disconnected
         /// The policy reset the connection (RST).
         case reset
+        /// The TLS handshake failed (after STARTTLS, or on an implicit-TLS listener).
+        case tlsFailed = "tls_failed"
         case error
     }
 
@@ -68,6 +73,17 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     /// Lines the transcript still takes; past the cap a line costs one decrement.
     private var journalRoom = 0
     private var journalDropped = 0
+
+    /// The certificates STARTTLS hands out; nil where TLS is not configured.
+    private let tls: TLSServerContexts?
+    /// Which certificate this listener presents.
+    private let tlsProfile: CertificateProfile
+    /// The negotiated version, once the handshake is done (`TLSv1.3`).
+    private var tlsVersion: String?
+    /// A handshake is under way: its failure is this session's end.
+    private var handshaking = false
+    /// A rule's `tls_garbage`: the ClientHello gets bytes that are no TLS.
+    private var answerHandshakeWithGarbage = false
 
     private var decoder: SMTPFrameDecoder
     /// Bytes of a line not yet complete, kept until the next read.
@@ -122,6 +138,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         static let holding = Halt(rawValue: 2)
         /// The policy said never to answer again.
         static let hanging = Halt(rawValue: 4)
+        /// STARTTLS was accepted in this read: the rest of it is plaintext the
+        /// client had no business sending, and is dropped (CVE-2011-0411).
+        static let upgrading = Halt(rawValue: 8)
     }
     private var halt: Halt = []
     private var closing: Bool {
@@ -176,8 +195,14 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         capture: MailStore? = nil,
         journal: SessionJournal? = nil,
         listenerName: String = "",
+        tls: TLSServerContexts? = nil,
+        tlsProfile: CertificateProfile = .valid,
+        secured: Bool = false,
         logger: Logger
     ) {
+        self.tls = tls
+        self.tlsProfile = tlsProfile
+        self.handshaking = secured
         self.capture = capture
         self.journal = journal
         if let journal {
@@ -196,7 +221,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         self.clock = clock
         self.maxErrors = maxErrors
         self.decoder = SMTPFrameDecoder(lineLengthLimit: lineLengthLimit)
-        self.session = SMTPSessionStateMachine(configuration: configuration, clientIP: remote?.ipAddress)
+        self.session = SMTPSessionStateMachine(configuration: configuration, clientIP: remote?.ipAddress, secured: secured)
         self.policy = policy
         self.headerLogLimit = headerLogLimit
         self.remote = remote
@@ -231,6 +256,12 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if answerHandshakeWithGarbage {
+            // Not a TLS record: the client's TLS library says what it makes of it.
+            answerHandshakeWithGarbage = false
+            context.write(wrapOutboundOut(ByteBuffer(string: "sinkhole: this is not TLS\r\n")), promise: nil)
+            return close(context: context, outcome: .tlsFailed)
+        }
         guard halt.isDisjoint(with: [.closing, .hanging]) else {
             // Not answered, but journalled: "the client sent QUIT after the 421" is checkable.
             if journalRoom > 0 { journalUnanswered(unwrapInboundIn(data)) }
@@ -254,7 +285,11 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         while halt.isEmpty, let part = decoder.next(from: &input) {
             receive(part, context: context)
         }
-        if !halt.isDisjoint(with: [.closing, .hanging]) {
+        if halt.contains(.upgrading) {
+            halt.remove(.upgrading)
+            discardAfterStartTLS(input.readableBytes)
+            input.moveReaderIndex(forwardBy: input.readableBytes)
+        } else if !halt.isDisjoint(with: [.closing, .hanging]) {
             // Lines that came in the same read as the closing reply are journalled
             // as the ones after it are (a message body is not).
             if journalRoom > 0 && input.readableBytes > 0 && !decoder.isReadingContent { journalUnanswered(input) }
@@ -346,7 +381,10 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ShutdownRequested {
+        if let event = event as? TLSUserEvent {
+            if case .handshakeCompleted = event { handshakeCompleted(context: context) }
+            context.fireUserInboundEventTriggered(event)
+        } else if event is ShutdownRequested {
             guard !closing else { return }
             if session.isReceivingData {
                 closeAfterMessage = true
@@ -360,6 +398,19 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if handshaking, !closing {
+            // A failed handshake ends this connection only; the log says why.
+            handshaking = false
+            outcome = .tlsFailed
+            let reason = Self.handshakeFailure(error)
+            metrics?.tlsFailed(reason)
+            notice("tls_handshake_failed", ["reason": "\(reason.rawValue)", "error": "\(error)"])
+            return context.close(promise: nil)
+        }
+        if let error = error as? NIOSSLError, case .uncleanShutdown = error {
+            // A client that closes without TLS's close_notify: common, and harmless here.
+            return context.close(promise: nil)
+        }
         // A reset after 221 (smtp-source closes that way) is a normal end.
         if !closing {
             logger.debug("connection_error", metadata: ["client": clientMetadata, "error": "\(error)"])
@@ -404,6 +455,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             "duration_ms": .stringConvertible(duration.nanoseconds / 1_000_000),
         ]
         if let lastReplyCode { metadata["last_reply"] = .stringConvertible(lastReplyCode) }
+        if let tlsVersion { metadata["tls"] = "\(tlsVersion)" }
         if let record = policy.lastRecord {
             metadata["decided_by"] = "\(record.layer.rawValue)"
             metadata["decided_at"] = "\(record.event)"
@@ -505,8 +557,92 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             resetConnection(context: context)
         case .hang:
             hang(context: context)
+        case .startTLS(let reply):
+            write(reply, delivery: delivery, context: context)
+            startTLS(context: context)
+        case .breakTLS(let reply, let how):
+            write(reply, delivery: delivery, context: context) { [self] context in
+                notice("tls_broken", ["how": "\(how.rawValue)"])
+                if how == .garbage {
+                    // Answered when the ClientHello comes, so the client reads the
+                    // garbage as the server's handshake, not with the 220's line.
+                    answerHandshakeWithGarbage = true
+                    outcome = .tlsFailed
+                    context.flush()
+                } else {
+                    close(context: context, outcome: .tlsFailed)
+                }
+            }
         case .none:
             break
+        }
+    }
+
+    // MARK: - TLS
+
+    /// After STARTTLS's 220: the handshake, on this connection, from the next byte the client sends.
+    private func startTLS(context: ChannelHandlerContext) {
+        guard let tls else {
+            // The state machine offers STARTTLS only where TLS is configured.
+            return close(context: context, outcome: .tlsFailed)
+        }
+        context.flush()
+        // Whatever came after STARTTLS before the handshake: never a command (RFC 3207 §4.2).
+        if let kept = pending {
+            pending = nil
+            discardAfterStartTLS(kept.readableBytes)
+        }
+        if reading { halt.insert(.upgrading) }
+        do {
+            try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context(tlsProfile)), position: .first)
+            handshaking = true
+        } catch {
+            notice("tls_handshake_failed", ["reason": "\(error)"])
+            close(context: context, outcome: .tlsFailed)
+        }
+    }
+
+    private func discardAfterStartTLS(_ bytes: Int) {
+        guard bytes > 0 else { return }
+        notice("starttls_discarded", ["bytes": .stringConvertible(bytes)])
+        if journalRoom > 0 { note(.note, "\(bytes) bytes sent after STARTTLS before the handshake, discarded") }
+    }
+
+    private func handshakeCompleted(context: ChannelHandlerContext) {
+        handshaking = false
+        let version = (try? context.pipeline.syncOperations.nioSSL_tlsVersion()).flatMap { $0 }
+        tlsVersion = version.map(Self.describe) ?? "unknown"
+        metrics?.tlsHandshakes.increment()
+        if journalRoom > 0 { note(.note, "TLS \(tlsVersion ?? "unknown") established") }
+    }
+
+    /// The failure's kind, read off BoringSSL's reason codes in the error
+    /// (`…:OPENSSL_internal:WRONG_VERSION_NUMBER at …`).
+    static func handshakeFailure(_ error: any Error) -> ServerMetrics.TLSFailure {
+        if let error = error as? NIOSSLError, case .uncleanShutdown = error { return .clientClosed }
+        if error is ChannelError { return .clientClosed }
+        let codes = "\(error)".components(separatedBy: "OPENSSL_internal:").dropFirst()
+            .map { $0.prefix { $0.isLetter || $0.isNumber || $0 == "_" } }
+        func any(_ test: (Substring) -> Bool) -> Bool { codes.contains(where: test) }
+        if any({ ["WRONG_VERSION_NUMBER", "HTTP_REQUEST", "HTTPS_PROXY_REQUEST", "UNEXPECTED_RECORD", "DECODE_ERROR",
+                  "UNEXPECTED_MESSAGE", "RECORD_TOO_LARGE", "EXCESSIVE_MESSAGE_SIZE"].contains(String($0)) }) { return .notTLS }
+        // An alert about the certificate; or, in TLS 1.3, a record sinkhole cannot
+        // decrypt right after its certificate went out: OpenSSL's client sends its
+        // refusal in plaintext, before its own keys are in use.
+        if any({ $0.contains("ALERT") && ($0.contains("CA") || $0.contains("CERTIFICATE")) })
+            || any({ $0 == "DECRYPTION_FAILED_OR_BAD_RECORD_MAC" }) { return .certificateRefused }
+        if any({ $0.hasPrefix("NO_SHARED") || $0.hasPrefix("UNSUPPORTED_PROTOCOL") || $0.contains("VERSION") }) {
+            return .noCommonParameters
+        }
+        return .other
+    }
+
+    static func describe(_ version: TLSVersion) -> String {
+        switch version {
+        case .tlsv1: "TLSv1"
+        case .tlsv11: "TLSv1.1"
+        case .tlsv12: "TLSv1.2"
+        case .tlsv13: "TLSv1.3"
         }
     }
 
@@ -966,7 +1102,7 @@ extension SessionAction {
     /// The reply this action sends, if any.
     var reply: SMTPReply? {
         switch self {
-        case .reply(let reply), .replyAndClose(let reply), .startData(let reply): reply
+        case .reply(let reply), .replyAndClose(let reply), .startData(let reply), .startTLS(let reply), .breakTLS(let reply, _): reply
         case .none, .disconnect, .reset, .hang: nil
         }
     }

@@ -2,6 +2,7 @@ import Foundation
 import SMTPProtocol
 import SinkholeConfig
 import SinkholePolicy
+import SinkholeTLS
 
 /// How the SMTP listener runs.
 public struct ServerConfiguration: Sendable {
@@ -37,6 +38,10 @@ public struct ServerConfiguration: Sendable {
     public var capture: MailStore?
     /// Where finished sessions' transcripts are kept; nil: not kept.
     public var journal: SessionJournal?
+    /// The certificates of STARTTLS and implicit TLS; nil: no TLS anywhere.
+    public var tls: TLSServerContexts?
+    /// The certificate a TLS listener presents unless its profile names another.
+    public var tlsProfile: CertificateProfile
 
     public init(
         listen: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 2525)],
@@ -54,8 +59,12 @@ public struct ServerConfiguration: Sendable {
         abortDataAfter: Duration? = nil,
         ruleMessageLimit: Int = 1 << 20,
         capture: MailStore? = nil,
-        journal: SessionJournal? = nil
+        journal: SessionJournal? = nil,
+        tls: TLSServerContexts? = nil,
+        tlsProfile: CertificateProfile = .valid
     ) {
+        self.tls = tls
+        self.tlsProfile = tlsProfile
         self.capture = capture
         self.journal = journal
         self.profiles = profiles

@@ -13,6 +13,9 @@ public final class ServerMetrics: Sendable {
     let connectionsRefused: Counter
     let bytesReceived: Counter
     let sessionDuration: Timer
+    /// TLS handshakes completed (STARTTLS and implicit TLS).
+    let tlsHandshakes: Counter
+    private let tlsFailures: [TLSFailure: Counter]
     private let factory: any MetricsFactory
     private let messages: [MessageOutcome: Counter]
     private let replies = Mutex<[ReplyKey: Counter]>([:])
@@ -31,6 +34,21 @@ public final class ServerMetrics: Sendable {
         case refused
         case tooBig = "too_big"
     }
+
+    /// Why a TLS handshake failed, in few enough words for a label.
+    enum TLSFailure: String, CaseIterable {
+        /// The client sent something that is no TLS (plaintext, an HTTP request, garbage).
+        case notTLS = "not_tls"
+        /// The client refused the certificate (an alert: unknown CA, bad or expired certificate).
+        case certificateRefused = "certificate_refused"
+        /// No version or cipher both sides take.
+        case noCommonParameters = "no_common_parameters"
+        /// The client went away during the handshake.
+        case clientClosed = "client_closed"
+        case other
+    }
+
+    func tlsFailed(_ reason: TLSFailure) { tlsFailures[reason]?.increment() }
 
     struct ReplyKey: Hashable {
         var code: Int
@@ -51,6 +69,13 @@ public final class ServerMetrics: Sendable {
                                         factory: factory)
         }
         self.messages = messages
+        tlsHandshakes = Counter(label: "sinkhole_tls_handshakes_total", factory: factory)
+        var failures: [TLSFailure: Counter] = [:]
+        for reason in TLSFailure.allCases {
+            failures[reason] = Counter(label: "sinkhole_tls_handshake_failures_total", dimensions: [("reason", reason.rawValue)],
+                                       factory: factory)
+        }
+        tlsFailures = failures
     }
 
     /// A session's tallies since its last flush.

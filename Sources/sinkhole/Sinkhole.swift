@@ -13,6 +13,7 @@ import SinkholeConfig
 import SinkholeOps
 import SinkholePolicy
 import SinkholeServer
+import SinkholeTLS
 
 @main
 struct Sinkhole: AsyncParsableCommand {
@@ -46,7 +47,7 @@ struct Sinkhole: AsyncParsableCommand {
     var config: String?
 
     @Option(name: .customLong("listen"), help: ArgumentHelp(
-        "Address to listen on; repeat for more. Port 0 picks a free port. Options may follow: 127.0.0.1:2526,greeting-delay=30s (also drop-after=, drop-at-connect, command-delay=, mode=, rules=, name=). (default: 127.0.0.1:2525)",
+        "Address to listen on; repeat for more. Port 0 picks a free port. Options may follow: 127.0.0.1:2526,greeting-delay=30s (also drop-after=, drop-at-connect, command-delay=, mode=, rules=, name=, personality=, tls, starttls, no-starttls, tls-profile=). (default: 127.0.0.1:2525)",
         valueName: "host:port[,option...]"))
     var listen: [String] = []
 
@@ -103,6 +104,42 @@ struct Sinkhole: AsyncParsableCommand {
     @Flag(name: .customLong("test-clock"), help: ArgumentHelp(
         "Let POST /api/v1/clock move the time greylist windows and delays, the auto-whitelist and rule lifetimes (ttl) see; wire delays and timeouts stay real; for tests only. (env: SINKHOLE_TEST_CLOCK=true)"))
     var testClock = false
+
+    @Flag(name: .customLong("starttls"), help: ArgumentHelp(
+        "Offer STARTTLS (RFC 3207) on the plain listeners, with a certificate generated at start unless --tls-cert is given; on whenever --tls-cert is. (env: SINKHOLE_STARTTLS=true)"))
+    var startTLS = false
+
+    @Flag(name: .customLong("no-starttls"), help: ArgumentHelp(
+        "Withhold STARTTLS, even with --tls-cert: not advertised, and answered 502 5.5.1. (env: SINKHOLE_NO_STARTTLS=true)"))
+    var noStartTLS = false
+
+    @Option(name: .customLong("tls-listen"), help: ArgumentHelp(
+        "An implicit-TLS listener (RFC 8314, as port 465): TLS from the first byte; repeat for more; listener options may follow as for --listen. (default: none)",
+        valueName: "host:port[,option...]"))
+    var tlsListen: [String] = []
+
+    @Option(name: .customLong("tls-cert"), help: ArgumentHelp(
+        "The certificate chain (PEM), leaf first; read again on SIGHUP or when the file changes, without dropping sessions. Needs --tls-key. (default: one generated at start)",
+        valueName: "path"))
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: ArgumentHelp(
+        "The private key of --tls-cert (PEM).", valueName: "path"))
+    var tlsKey: String?
+
+    @Option(name: .customLong("tls-profile"), help: ArgumentHelp(
+        "The certificate TLS presents: valid, self-signed, expired, not-yet-valid, wrong-host, untrusted-ca or weak-key; each is generated at start; a listener's tls-profile= overrides it. (default: valid)",
+        valueName: "name"))
+    var tlsProfile: String?
+
+    @Option(name: .customLong("tls-write-ca"), help: ArgumentHelp(
+        "Write the generated CA certificate (PEM) here at start, for the client under test to trust. (default: not written)",
+        valueName: "path"))
+    var tlsWriteCA: String?
+
+    @Flag(name: .customLong("require-tls"), help: ArgumentHelp(
+        "Answer MAIL before STARTTLS 530 5.7.0 Must issue a STARTTLS command first. (env: SINKHOLE_REQUIRE_TLS=true)"))
+    var requireTLS = false
 
     @Option(name: .customLong("hostname"), help: ArgumentHelp(
         "Name in the greeting and the EHLO reply. (default: the system host name)", valueName: "name"))
@@ -339,7 +376,7 @@ struct Sinkhole: AsyncParsableCommand {
     /// Every option's name, which is also its config-file key.
     var flagValues: [String: [String]] {
         var values: [String: [String]] = [
-            "listen": listen, "http-listen": httpListen.map { [$0] } ?? [],
+            "listen": listen, "http-listen": httpListen.map { [$0] } ?? [], "tls-listen": tlsListen,
             "hard-reject": hardReject, "soft-reject": softReject, "disconnect": disconnect, "close": close, "delay": delay,
         ]
         let single: [(String, String?)] = [
@@ -366,6 +403,9 @@ struct Sinkhole: AsyncParsableCommand {
             ("capture", capture), ("capture-max-messages", captureMaxMessages), ("capture-max-bytes", captureMaxBytes),
             ("journal-max-sessions", journalMaxSessions), ("journal-max-lines", journalMaxLines),
             ("test-clock", testClock ? "true" : nil),
+            ("starttls", startTLS ? "true" : nil), ("no-starttls", noStartTLS ? "true" : nil),
+            ("tls-cert", tlsCert), ("tls-key", tlsKey), ("tls-profile", tlsProfile), ("tls-write-ca", tlsWriteCA),
+            ("require-tls", requireTLS ? "true" : nil),
         ]
         for (key, value) in single { values[key] = value.map { [$0] } ?? [] }
         return values
@@ -464,6 +504,17 @@ struct Sinkhole: AsyncParsableCommand {
                                                                        personality: .badsmtp)))
             }
         }
+        listeners += settings.tls.listen
+        if engine.badsmtpPorts {
+            // BadSMTP's TLS ports: 25465 implicit TLS, 25587 STARTTLS (as its plain port).
+            var implicit = ListenerProfile(name: "badsmtp-tls-25465", personality: .badsmtp)
+            implicit.implicitTLS = true
+            var startTLS = ListenerProfile(name: "badsmtp-starttls-25587", personality: .badsmtp)
+            startTLS.startTLS = true
+            listeners.append(ListenerSpec(address: ListenAddress(host: "127.0.0.1", port: 25465), profile: implicit))
+            listeners.append(ListenerSpec(address: ListenAddress(host: "127.0.0.1", port: 25587), profile: startTLS))
+        }
+        let tls = Self.makeTLS(settings: settings, listeners: listeners, logger: logger)
         var profiles: [Int: ListenerProfile] = [:]
         for (index, listener) in listeners.enumerated() {
             guard var profile = listener.profile else { continue }
@@ -480,7 +531,9 @@ struct Sinkhole: AsyncParsableCommand {
                     hostname: settings.hostname,
                     personality: settings.personality,
                     maxRecipients: settings.maxRecipients,
-                    maxMessageSize: settings.maxMessageSize
+                    maxMessageSize: settings.maxMessageSize,
+                    startTLS: settings.tls.startTLS,
+                    requireTLS: settings.tls.requireTLS
                 ),
                 commandLineLengthLimit: settings.maxLineLength,
                 maxConnections: settings.maxConnections,
@@ -495,7 +548,9 @@ struct Sinkhole: AsyncParsableCommand {
                 abortDataAfter: engine.abortDataAfter,
                 ruleMessageLimit: engine.ruleMessageLimit,
                 capture: capture,
-                journal: journal
+                journal: journal,
+                tls: tls,
+                tlsProfile: CertificateProfile(parsing: settings.tls.profile) ?? .valid
             ),
             modes: modes,
             policy: PolicyConfiguration(
@@ -565,6 +620,32 @@ struct Sinkhole: AsyncParsableCommand {
             Task { await group.triggerGracefulShutdown() }
         }
         defer { signalSources.forEach { $0.cancel() } }
+        // SIGHUP, or a change to --tls-cert/--tls-key, loads the certificate
+        // again for later handshakes; open sessions keep theirs.
+        let reload: @Sendable (String) -> Void = { trigger in
+            guard let tls, case .files = tls.source else {
+                logger.notice("reload", metadata: ["trigger": "\(trigger)", "note": "nothing to reload (no --tls-cert)"])
+                return
+            }
+            do {
+                let fingerprint = try tls.reload()
+                logger.notice("tls_reloaded", metadata: ["trigger": "\(trigger)", "fingerprint_sha256": "\(fingerprint ?? "")"])
+            } catch {
+                logger.error("tls_reload_failed", metadata: [
+                    "trigger": "\(trigger)", "error": "\(error)", "note": "the certificate loaded before stays in use",
+                ])
+            }
+        }
+        let hangup = Self.catchSignal(SIGHUP) { reload("sighup") }
+        defer { hangup.cancel() }
+        let watcher = Task.detached {
+            guard let tls, case .files = tls.source else { return }
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(2))
+                if tls.filesChanged { reload("file_changed") }
+            }
+        }
+        defer { watcher.cancel() }
         do {
             let addresses = try await server.bind()
             for address in addresses {
@@ -591,6 +672,45 @@ struct Sinkhole: AsyncParsableCommand {
             Self.fail("\(settings.httpListen.map { "http listener \($0): " } ?? "")\(Self.describe(error))", code: 1)
         }
         logger.info("stopped")
+    }
+
+    /// The TLS contexts, when anything needs them: certificates loaded or
+    /// generated, the CA written for `--tls-write-ca`, the fingerprint logged.
+    /// Exits 2 on a certificate that cannot be used.
+    private static func makeTLS(settings: Settings, listeners: [ListenerSpec], logger: Logger) -> TLSServerContexts? {
+        let tls = settings.tls
+        guard tls.needed(listeners: listeners) else { return nil }
+        var names = [settings.hostname, "localhost", "127.0.0.1", "::1"]
+        for listener in listeners where !["0.0.0.0", "::", "*"].contains(listener.address.host) {
+            names.append(listener.address.host)
+        }
+        let source: CertificateSource = if let certificate = tls.certificate, let key = tls.key {
+            .files(certificate: certificate, key: key)
+        } else {
+            .generated(names: names)
+        }
+        let contexts: TLSServerContexts
+        do {
+            contexts = try TLSServerContexts(source: source, names: names)
+        } catch {
+            Self.fail("\(error)", code: 2)
+        }
+        if let path = tls.writeCA {
+            do {
+                try contexts.caPEM.write(toFile: path, atomically: true, encoding: .utf8)
+            } catch {
+                Self.fail("cannot write tls-write-ca \(path): \(Self.describe(error))", code: 2)
+            }
+        }
+        let profile = CertificateProfile(parsing: tls.profile) ?? .valid
+        logger.notice("tls_ready", metadata: [
+            "certificate": "\(tls.certificate ?? "generated")",
+            "profile": "\(profile.rawValue)",
+            "fingerprint_sha256": "\(contexts.fingerprint(profile))",
+            "starttls": "\(tls.startTLS)",
+            "ca_written": "\(tls.writeCA ?? "no")",
+        ])
+        return contexts
     }
 
     private static func makeSource(_ spec: ModeSourceSpec, settings: Settings, logger: Logger) async -> any ModeSource {
@@ -651,6 +771,15 @@ struct Sinkhole: AsyncParsableCommand {
             source.resume()
             return source
         }
+    }
+
+    /// Calls `handler` (off any event loop) each time signal `number` arrives, instead of its default action.
+    private static func catchSignal(_ number: Int32, _ handler: @escaping @Sendable () -> Void) -> any DispatchSourceSignal {
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler(handler: handler)
+        source.resume()
+        return source
     }
 
     /// Raises the soft limit on open files to the hard limit (each connection

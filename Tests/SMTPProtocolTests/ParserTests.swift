@@ -51,7 +51,7 @@ struct ParserTests {
         ("VRFY alice", .vrfy("alice")),
         ("HELP", .help),
         ("HELP MAIL", .help),
-        ("STARTTLS", .notImplemented(verb: "STARTTLS")),
+        ("STARTTLS", .startTLS),
         ("AUTH PLAIN AGFsaWNl", .notImplemented(verb: "AUTH")),
         ("BDAT 100 LAST", .notImplemented(verb: "BDAT")),
     ]

@@ -188,3 +188,88 @@ struct ExtraKeywordsDecider: SMTPDecider {
         return .proceed
     }
 }
+
+/// Answers STARTTLS as told; everything else proceeds.
+struct StartTLSDecider: SMTPDecider {
+    var answer: SMTPDecision = .proceed
+    var withhold = false
+    mutating func decide(_ event: SMTPEvent, _ session: SessionSnapshot) -> SMTPDecision {
+        switch event {
+        case .startTLS: return answer
+        case .ehlo where withhold: return SMTPDecision(.proceed, adjustments: CapabilityAdjustments(startTLS: false))
+        default: return .proceed
+        }
+    }
+}
+
+@Suite("STARTTLS in the state machine")
+struct StartTLSStateMachineTests {
+    let offering = SessionConfiguration(hostname: "sinkhole.test", startTLS: true)
+    let alice = ForwardPath.mailbox(Mailbox(localPart: "alice", domain: "example.com"))
+
+    @Test("Offered, accepted, and the session starts over: a fresh EHLO without STARTTLS, the transaction gone")
+    func startsOver() {
+        var machine = SMTPSessionStateMachine(configuration: offering, clientIP: "192.0.2.1")
+        var decider = AcceptAllDecider()
+        guard case .reply(let ehlo) = machine.receive(.ehlo(domain: "c"), decider: &decider) else { Issue.record("no EHLO reply"); return }
+        #expect(ehlo.lines.contains("STARTTLS"))
+        #expect(machine.receive(.startTLS, decider: &decider) == .startTLS(.readyToStartTLS))
+        #expect(machine.secured && machine.heloName == nil)
+        #expect(machine.receive(.mail(from: .null, parameters: []), decider: &decider) == .reply(.sendHeloFirst))
+        guard case .reply(let again) = machine.receive(.ehlo(domain: "c"), decider: &decider) else { Issue.record("no EHLO reply"); return }
+        #expect(!again.lines.contains("STARTTLS"))
+        #expect(machine.receive(.startTLS, decider: &decider) == .reply(.tlsAlreadyActive))
+    }
+
+    @Test("Inside a transaction: 503; not configured or withheld: 502; with parameters: 501")
+    func refusals() {
+        var machine = SMTPSessionStateMachine(configuration: offering, clientIP: nil)
+        var decider = AcceptAllDecider()
+        _ = machine.receive(.ehlo(domain: "c"), decider: &decider)
+        _ = machine.receive(.mail(from: .null, parameters: []), decider: &decider)
+        #expect(machine.receive(.startTLS, decider: &decider) == .reply(.startTLSInTransaction))
+
+        var plain = SMTPSessionStateMachine(configuration: SessionConfiguration(hostname: "h"), clientIP: nil)
+        _ = plain.receive(.ehlo(domain: "c"), decider: &decider)
+        #expect(plain.receive(.startTLS, decider: &decider) == .reply(.commandNotImplemented))
+
+        var withheld = SMTPSessionStateMachine(configuration: offering, clientIP: nil)
+        var withholding = StartTLSDecider(withhold: true)
+        _ = withheld.receive(.ehlo(domain: "nostarttls"), decider: &withholding)
+        #expect(withheld.receive(.startTLS, decider: &withholding) == .reply(.commandNotImplemented))
+
+        #expect(SMTPCommandParser.parse("STARTTLS now") == .failure(SMTPParseError(.noParameters("STARTTLS"))))
+    }
+
+    @Test("The policy's answers: 454 without a handshake, even where STARTTLS is not offered; a broken handshake")
+    func policy() {
+        var refusing = StartTLSDecider(answer: .reply(.tlsNotAvailable))
+        var machine = SMTPSessionStateMachine(configuration: SessionConfiguration(hostname: "h"), clientIP: nil)
+        _ = machine.receive(.ehlo(domain: "c"), decider: &refusing)
+        #expect(machine.receive(.startTLS, decider: &refusing) == .reply(.tlsNotAvailable))
+        #expect(!machine.secured)
+
+        var breaking = StartTLSDecider(answer: SMTPDecision(.breakTLS(nil, .garbage)))
+        var broken = SMTPSessionStateMachine(configuration: offering, clientIP: nil)
+        _ = broken.receive(.ehlo(domain: "c"), decider: &breaking)
+        #expect(broken.receive(.startTLS, decider: &breaking) == .breakTLS(.readyToStartTLS, .garbage))
+        #expect(broken.isClosed)
+    }
+
+    @Test("--require-tls: MAIL before TLS is 530 5.7.0; after it, accepted; implicit TLS is secured from the start")
+    func requireTLS() {
+        let config = SessionConfiguration(hostname: "h", startTLS: true, requireTLS: true)
+        var machine = SMTPSessionStateMachine(configuration: config, clientIP: nil)
+        var decider = AcceptAllDecider()
+        _ = machine.receive(.ehlo(domain: "c"), decider: &decider)
+        #expect(machine.receive(.mail(from: .null, parameters: []), decider: &decider) == .reply(.mustStartTLS))
+        _ = machine.receive(.startTLS, decider: &decider)
+        _ = machine.receive(.ehlo(domain: "c"), decider: &decider)
+        #expect(machine.receive(.mail(from: .null, parameters: []), decider: &decider) == .reply(.senderOK))
+
+        var implicit = SMTPSessionStateMachine(configuration: config, clientIP: nil, secured: true)
+        guard case .reply(let ehlo) = implicit.receive(.ehlo(domain: "c"), decider: &decider) else { Issue.record("no EHLO reply"); return }
+        #expect(!ehlo.lines.contains("STARTTLS"))
+        #expect(implicit.receive(.mail(from: .null, parameters: []), decider: &decider) == .reply(.senderOK))
+    }
+}

@@ -41,10 +41,10 @@ def postfix():
     roots = []
     instances: list[PostfixInstance] = []
 
-    def start(relay_port: int) -> PostfixInstance:
+    def start(relay_port: int, extra_config: str = "", allowed_problems: tuple[str, ...] = ()) -> PostfixInstance:
         root = new_instance_root()
         roots.append(root)
-        instance = PostfixInstance(tools, root, relay_port)
+        instance = PostfixInstance(tools, root, relay_port, extra_config, allowed_problems)
         instances.append(instance)
         instance.start()
         return instance
@@ -228,3 +228,96 @@ def test_a_rcpt_greylist_defers_only_the_greylisted_recipient_of_a_two_recipient
     }]
     line = server.wait_for_log(lambda e: e["event"] == "connection" and e.get("messages") == 1, start=mark)
     assert (line["rcpt_accepted"], line["rcpt_refused"], line["decided_by"], line["greylist"]) == (1, 1, "greylist", "new")
+
+
+# -- STARTTLS: Postfix as smtp-out with opportunistic TLS -------------------
+
+STARTTLS_RULES = """\
+rules:
+  - id: refuse-tls
+    command: STARTTLS
+    condition: {field: listener, operator: equals, matchingValue: refuse}
+    response: {code: 454, enhancedCode: 4.7.0, message: TLS not available due to temporary reason}
+  - id: break-tls
+    command: STARTTLS
+    condition: {field: listener, operator: equals, matchingValue: break}
+    response: {action: tls_close}
+  - id: garbage-tls
+    command: STARTTLS
+    condition: {field: listener, operator: equals, matchingValue: garbage}
+    response: {action: tls_garbage}
+"""
+
+
+def opportunistic(ca) -> str:
+    """smtp-out's TLS: `may` (opportunistic), the handshake logged, sinkhole's CA trusted."""
+    return f"smtp_tls_security_level = may\nsmtp_tls_loglevel = 1\nsmtp_tls_CAfile = {ca}\n"
+
+
+def tls_sinkhole(sinkhole, tmp_path, listener: str = "plain"):
+    ca = tmp_path / "ca.pem"
+    rules = tmp_path / "starttls.yaml"
+    rules.write_text(STARTTLS_RULES)
+    server = sinkhole("--mode", "accept", "--starttls", "--tls-write-ca", str(ca), "--rules", str(rules),
+                      "--listen", f"127.0.0.1:0,name={listener}")
+    # The fixture's own --listen comes first; the named one is the second.
+    port = int(server.wait_for_logs(lambda e: e.get("event") == "listening", 2)[1]["address"].rpartition(":")[2])
+    return server, str(ca), port
+
+
+def test_postfix_sends_over_starttls_when_sinkhole_offers_it(sinkhole, postfix, tmp_path):
+    server, ca, port = tls_sinkhole(sinkhole, tmp_path)
+    mta = postfix(port, opportunistic(ca))
+    message_id, message = make_message("starttls offered")
+    mta.sendmail(message)
+    queue_id = mta.queue_id_of(message_id)
+    established = mta.wait_for_maillog(
+        rf"smtp\[\d+\]: Trusted TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:{port}: (TLSv1\.[23]) with cipher (\S+)")
+    reply = sent_reply(mta, queue_id, port)
+    assert SINKHOLE_QUEUED.fullmatch(reply), reply
+    session = server.wait_for_log(lambda e: e["event"] == "connection" and e.get("outcome") == "quit")
+    assert session["tls"] == established.group(1) and session["messages"] == 1
+    mta.wait_for_empty_queue()
+
+
+def test_postfix_falls_back_to_plain_after_a_454_to_starttls(sinkhole, postfix, tmp_path):
+    server, ca, port = tls_sinkhole(sinkhole, tmp_path, "refuse")
+    mta = postfix(port, opportunistic(ca))
+    message_id, message = make_message("starttls refused")
+    mta.sendmail(message)
+    queue_id = mta.queue_id_of(message_id)
+    reply = sent_reply(mta, queue_id, port)
+    assert SINKHOLE_QUEUED.fullmatch(reply), reply
+    # Postfix (smtp_tls_loglevel 1) logs no word about the refusal: the
+    # delivery is simply in plain. sinkhole's line says what happened.
+    assert "TLS connection established" not in mta.maillog_text()
+    session = server.wait_for_log(lambda e: e["event"] == "connection" and e.get("outcome") == "quit")
+    assert "tls" not in session
+    assert (session["decided_at"], session["rule"], session["messages"]) == ("STARTTLS", "refuse-tls", 1)
+    mta.wait_for_empty_queue()
+
+
+@pytest.mark.parametrize("listener, postfix_says", [
+    ("break", "lost connection"),
+    # OpenSSL's words for bytes that are no TLS record, logged by Postfix as a warning.
+    ("garbage", "-1"),
+])
+def test_postfix_defers_after_a_broken_handshake_and_does_not_retry_in_plain(sinkhole, postfix, tmp_path, listener,
+                                                                             postfix_says):
+    server, ca, port = tls_sinkhole(sinkhole, tmp_path, listener)
+    mta = postfix(port, opportunistic(ca), allowed_problems=(r"warning: TLS library problem: .*wrong version number",))
+    message_id, message = make_message(f"starttls {listener}")
+    mta.sendmail(message)
+    queue_id = mta.queue_id_of(message_id)
+    entry = mta.wait_for_deferred(queue_id)
+    assert entry["recipients"] == [{"address": RECIPIENT, "delay_reason": "Cannot start TLS: handshake failure"}]
+    mta.wait_for_maillog(rf"smtp\[\d+\]: SSL_connect error to 127\.0\.0\.1\[127\.0\.0\.1\]:{port}: {re.escape(postfix_says)}$")
+    mta.wait_for_maillog(rf"smtp\[\d+\]: {queue_id}: .* dsn=4\.7\.5, status=deferred \(Cannot start TLS: handshake failure\)$")
+    # The retry tries STARTTLS again, and is deferred again: no plaintext fallback to the same host.
+    mta.flush()
+    mta.wait_for_maillog(rf"smtp\[\d+\]: {queue_id}: .* dsn=4\.7\.5, status=deferred \(Cannot start TLS: handshake failure\)$",
+                         count=2)
+    how = {"break": "close", "garbage": "garbage"}[listener]
+    broken = server.wait_for_logs(lambda e: e["event"] == "tls_broken" and e.get("how") == how, 2)
+    assert len(broken) == 2
+    assert not server.logs(lambda e: e["event"] == "connection" and e.get("messages", 0) > 0)

@@ -4,7 +4,9 @@ milter-greylist do it, with their exact replies."""
 
 from __future__ import annotations
 
+import smtplib
 import socket
+import ssl
 import time
 
 import pytest
@@ -111,9 +113,9 @@ listeners:
         client.close()
 
 
-def test_badsmtp_port_bands(sinkhole):
+def test_badsmtp_port_bands(sinkhole, tmp_path):
     taken = []
-    for port in [25200, 25201, 25600, 25601]:
+    for port in [25200, 25201, 25600, 25601, 25465, 25587]:
         probe = socket.socket()
         try:
             probe.bind(("127.0.0.1", port))
@@ -123,8 +125,9 @@ def test_badsmtp_port_bands(sinkhole):
             probe.close()
     if taken:
         pytest.skip(f"BadSMTP's fixed ports {taken} are in use on this machine")
-    server = sinkhole("--mode", "accept", "--badsmtp-ports")
-    assert len(ports(server)) == 21
+    ca = tmp_path / "ca.pem"
+    server = sinkhole("--mode", "accept", "--badsmtp-ports", "--tls-write-ca", str(ca))
+    assert len(ports(server)) == 23
     # The bands speak BadSMTP's words; the main listener stays sinkhole's (--personality).
     badsmtp_greeting = (220, [f"{HOSTNAME} ESMTP BadSMTP - The Reliably Unreliable Mail Server https://badsmtp.com".encode()])
     client = connect(25200)
@@ -143,6 +146,16 @@ def test_badsmtp_port_bands(sinkhole):
     started = time.monotonic()
     assert connect(25601).sock.recv(100) == b""
     assert time.monotonic() - started >= 0.9
+    # BadSMTP's TLS ports: 25465 implicit TLS, 25587 plain with STARTTLS, in BadSMTP's words.
+    context = ssl.create_default_context(cafile=str(ca))
+    implicit = smtplib.SMTP_SSL("127.0.0.1", 25465, local_hostname="client.test", timeout=15, context=context)
+    assert implicit.ehlo() == (250, b"badsmtp.test\n8BITMIME\nSIZE 26214400\nPIPELINING\nSMTPUTF8\nENHANCEDSTATUSCODES\nOK")
+    assert implicit.docmd("STARTTLS") == (554, b"TLS already started")
+    implicit.quit()
+    plain = smtplib.SMTP("127.0.0.1", 25587, local_hostname="client.test", timeout=15)
+    assert plain.ehlo() == (250, b"badsmtp.test\n8BITMIME\nSIZE 26214400\nPIPELINING\nSTARTTLS\nSMTPUTF8\nENHANCEDSTATUSCODES\nOK")
+    assert plain.starttls(context=context) == (220, b"Ready to start TLS")
+    plain.quit()
 
 
 # -- greylisting ------------------------------------------------------------------

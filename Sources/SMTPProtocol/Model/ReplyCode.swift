@@ -32,6 +32,8 @@ public struct ReplyCode: Hashable, Sendable, CustomStringConvertible {
     public static let startMailInput = ReplyCode(unchecked: 354)
     /// `421`: the server closes the connection after sending it (RFC 5321 §3.8).
     public static let serviceNotAvailable = ReplyCode(unchecked: 421)
+    /// `454`: TLS (or authentication) not available for now (RFC 3207).
+    public static let tlsNotAvailable = ReplyCode(unchecked: 454)
     public static let mailboxBusy = ReplyCode(unchecked: 450)
     public static let localError = ReplyCode(unchecked: 451)
     public static let insufficientStorage = ReplyCode(unchecked: 452)
@@ -39,6 +41,8 @@ public struct ReplyCode: Hashable, Sendable, CustomStringConvertible {
     public static let parameterSyntaxError = ReplyCode(unchecked: 501)
     public static let notImplemented = ReplyCode(unchecked: 502)
     public static let badSequence = ReplyCode(unchecked: 503)
+    /// `530`: authentication (or TLS) required first (RFC 3207, RFC 4954).
+    public static let authenticationRequired = ReplyCode(unchecked: 530)
     public static let mailboxUnavailable = ReplyCode(unchecked: 550)
     public static let exceededStorage = ReplyCode(unchecked: 552)
     public static let transactionFailed = ReplyCode(unchecked: 554)

@@ -22,7 +22,9 @@ public enum SMTPCommand: Hashable, Sendable {
     case vrfy(String)
     /// `HELP [string]`
     case help
-    /// A verb sinkhole knows but does not offer: `STARTTLS`, `AUTH`, `BDAT`, `EXPN`, `ETRN`, `TURN`.
+    /// `STARTTLS` (RFC 3207); takes no parameters.
+    case startTLS
+    /// A verb sinkhole knows but does not offer: `AUTH`, `BDAT`, `EXPN`, `ETRN`, `TURN`.
     case notImplemented(verb: String)
 
     /// The verb, upper-cased, for logs and counters.
@@ -38,6 +40,7 @@ public enum SMTPCommand: Hashable, Sendable {
         case .quit: return "QUIT"
         case .vrfy: return "VRFY"
         case .help: return "HELP"
+        case .startTLS: return "STARTTLS"
         case .notImplemented(let verb): return verb
         }
     }

@@ -124,6 +124,16 @@ extension SMTPReply {
     public static func queued(id: String) -> SMTPReply { make(.ok, 2, 0, 0, "OK queued as \(id)") }
     /// `221 2.0.0 Bye`
     public static let bye = make(.closing, 2, 0, 0, "Bye")
+    /// STARTTLS accepted: the TLS handshake follows (RFC 3207 §4; Postfix's words).
+    public static let readyToStartTLS = make(.serviceReady, 2, 0, 0, "Ready to start TLS")
+    /// STARTTLS on a connection that is already encrypted.
+    public static let tlsAlreadyActive = make(.transactionFailed, 5, 5, 1, "TLS already active")
+    /// STARTTLS inside a mail transaction.
+    public static let startTLSInTransaction = make(.badSequence, 5, 5, 1, "STARTTLS not allowed during a mail transaction")
+    /// MAIL before STARTTLS under `--require-tls` (RFC 3207 §4).
+    public static let mustStartTLS = make(.authenticationRequired, 5, 7, 0, "Must issue a STARTTLS command first")
+    /// What a rule answers STARTTLS to refuse it for now (RFC 3207 §4).
+    public static let tlsNotAvailable = make(.tlsNotAvailable, 4, 7, 0, "TLS not available due to temporary reason")
     /// `252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery`
     public static let cannotVerify = make(.cannotVerify, 2, 5, 2,
                                           "Cannot VRFY user, but will accept message and attempt delivery")

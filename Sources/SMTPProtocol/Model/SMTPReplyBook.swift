@@ -59,6 +59,12 @@ public final class SMTPReplyBook: Sendable {
     public let shuttingDown: SMTPReply
     /// The accepted message's reply when it does not name the queue id.
     private let accepted: SMTPReply?
+    /// STARTTLS accepted: `220`, then the handshake.
+    public let readyToStartTLS: SMTPReply
+    /// STARTTLS once the connection is encrypted.
+    public let tlsAlreadyActive: SMTPReply
+    /// STARTTLS inside a mail transaction.
+    public let startTLSInTransaction: SMTPReply
 
     public init(personality: SMTPPersonality, hostname: String) {
         self.personality = personality
@@ -77,6 +83,9 @@ public final class SMTPReplyBook: Sendable {
             lineTooLong = .lineTooLong
             shuttingDown = .shuttingDown
             accepted = nil
+            readyToStartTLS = .readyToStartTLS
+            tlsAlreadyActive = .tlsAlreadyActive
+            startTLSInTransaction = .startTLSInTransaction
         case .badsmtp:
             greeting = SMTPReply(code: .serviceReady,
                                  "\(hostname) ESMTP BadSMTP - The Reliably Unreliable Mail Server https://badsmtp.com")
@@ -91,6 +100,9 @@ public final class SMTPReplyBook: Sendable {
             lineTooLong = SMTPReply(code: .syntaxError, "Command too long")
             shuttingDown = SMTPReply(code: .serviceNotAvailable, "Service shutting down")
             accepted = SMTPReply(code: .ok, "OK Message accepted for delivery")
+            readyToStartTLS = SMTPReply(code: .serviceReady, "Ready to start TLS")
+            tlsAlreadyActive = SMTPReply(code: .transactionFailed, "TLS already started")
+            startTLSInTransaction = Self.notAllowed("STARTTLS", in: "RCPT")
         }
     }
 
@@ -105,6 +117,7 @@ public final class SMTPReplyBook: Sendable {
             if capabilities.eightBitMIME { lines.append("8BITMIME") }
             if let size = capabilities.advertisedSize { lines.append("SIZE \(size)") }
             if capabilities.pipelining { lines.append("PIPELINING") }
+            if capabilities.startTLS { lines.append("STARTTLS") }
             if capabilities.smtpUTF8 { lines.append("SMTPUTF8") }
             if capabilities.enhancedStatusCodes { lines.append("ENHANCEDSTATUSCODES") }
             lines += capabilities.extra

@@ -72,7 +72,7 @@ public enum SMTPCommandParser {
         // help = "HELP" [ SP String ] CRLF
         ("HELP", { _ in .help }),
         ("VRFY", parseVrfy),
-        ("STARTTLS", { _ in .notImplemented(verb: "STARTTLS") }),
+        ("STARTTLS", { (argument) throws(SMTPParseError) in try noArguments("STARTTLS", argument, .startTLS) }),
         ("AUTH", { _ in .notImplemented(verb: "AUTH") }),
         ("BDAT", { _ in .notImplemented(verb: "BDAT") }),
         ("EXPN", { _ in .notImplemented(verb: "EXPN") }),

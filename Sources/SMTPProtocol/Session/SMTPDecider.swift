@@ -29,7 +29,10 @@ public enum SMTPEvent: Hashable, Sendable {
     case expn
     case help
     case quit
-    /// A verb sinkhole knows but does not offer (`STARTTLS`, `AUTH`, `BDAT`, `ETRN`…),
+    /// `STARTTLS` on a session that offers it, not yet encrypted, outside a
+    /// transaction; proceeding sends `220` and starts the handshake.
+    case startTLS
+    /// A verb sinkhole knows but does not offer (`AUTH`, `BDAT`, `ETRN`…),
     /// or one it does not know at all.
     case unknown(verb: String)
 
@@ -51,6 +54,7 @@ public enum SMTPEvent: Hashable, Sendable {
         case .expn: "EXPN"
         case .help: "HELP"
         case .quit: "QUIT"
+        case .startTLS: "STARTTLS"
         case .unknown: "UNKNOWN"
         }
     }
@@ -73,6 +77,16 @@ public enum SMTPDecisionAction: Hashable, Sendable {
     case reset
     /// Never answer: read and discard until the client gives up or a session limit fires.
     case hang
+    /// STARTTLS only: send this `220` (nil: the normal one), then break the handshake that should follow.
+    case breakTLS(SMTPReply?, TLSBreak)
+}
+
+/// How a STARTTLS that a rule accepted goes wrong after its `220`.
+public enum TLSBreak: String, Hashable, Sendable {
+    /// Close the connection: no handshake at all.
+    case close
+    /// Send bytes that are no TLS record, then close.
+    case garbage
 }
 
 extension SMTPDecisionAction {
@@ -116,6 +130,8 @@ public struct SessionCapabilities: Hashable, Sendable {
     public var eightBitMIME = true
     public var enhancedStatusCodes = true
     public var smtpUTF8 = true
+    /// `STARTTLS`: advertised, and accepted (a session that does not offer it answers `502 5.5.1`).
+    public var startTLS = false
     /// Extra keywords, each a line of the EHLO reply, after the standard ones.
     public var extra: [String] = []
 
@@ -142,6 +158,7 @@ public struct SessionCapabilities: Hashable, Sendable {
         var out: [String] = []
         if pipelining { out.append("PIPELINING") }
         if let advertisedSize { out.append("SIZE \(advertisedSize)") }
+        if startTLS { out.append("STARTTLS") }
         if eightBitMIME { out.append("8BITMIME") }
         if enhancedStatusCodes { out.append("ENHANCEDSTATUSCODES") }
         if smtpUTF8 { out.append("SMTPUTF8") }
@@ -158,13 +175,16 @@ public struct CapabilityAdjustments: Hashable, Sendable {
     public var maxMessageSize: Int?
     public var enhancedStatusCodes: Bool?
     public var smtpUTF8: Bool?
+    /// `false` withholds STARTTLS (BadSMTP's `nostarttls`); it cannot be offered where it is not configured.
+    public var startTLS: Bool?
     /// More keywords, after the configured ones (James's `/smtpExtensions`).
     public var extra: [String]?
 
     public init(pipelining: Bool? = nil, eightBitMIME: Bool? = nil, advertiseSize: Bool? = nil,
                 maxMessageSize: Int? = nil, enhancedStatusCodes: Bool? = nil, smtpUTF8: Bool? = nil,
-                extra: [String]? = nil) {
+                startTLS: Bool? = nil, extra: [String]? = nil) {
         self.extra = extra
+        self.startTLS = startTLS
         self.pipelining = pipelining
         self.eightBitMIME = eightBitMIME
         self.advertiseSize = advertiseSize
@@ -181,6 +201,7 @@ public struct CapabilityAdjustments: Hashable, Sendable {
         out.advertisedSize = (advertiseSize ?? (base.advertisedSize != nil)) ? out.maxMessageSize : nil
         if let enhancedStatusCodes { out.enhancedStatusCodes = enhancedStatusCodes }
         if let smtpUTF8 { out.smtpUTF8 = smtpUTF8 }
+        if let startTLS { out.startTLS = base.startTLS && startTLS }
         if let extra { out.extra += extra }
         return out
     }
@@ -265,6 +286,8 @@ public struct SessionSnapshot: Hashable, Sendable {
     public var acceptedRecipients: Int { recipients.count }
     /// `true` once the client said EHLO (not HELO) in this session.
     public var extended: Bool
+    /// `true` on an encrypted connection: implicit TLS, or after STARTTLS.
+    public var tls = false
 
     public init(clientIP: String?, heloName: String? = nil, reversePath: ReversePath? = nil,
                 recipients: [ForwardPath] = [], extended: Bool = false) {

@@ -6,6 +6,11 @@ public enum SessionAction: Hashable, Sendable {
     case replyAndClose(SMTPReply)
     /// Send this reply (`354`) and read what follows as message content.
     case startData(SMTPReply)
+    /// Send this reply (`220`), discard anything the client sent after
+    /// STARTTLS, and start the TLS handshake (RFC 3207 §4.2).
+    case startTLS(SMTPReply)
+    /// Send this reply (`220`), then break the handshake: close, or garbage then close.
+    case breakTLS(SMTPReply, TLSBreak)
     /// Close the connection without a reply (a FIN).
     case disconnect
     /// Reset the connection (an RST).
@@ -21,20 +26,28 @@ public struct SessionConfiguration: Hashable, Sendable {
     /// The name in the greeting and the EHLO reply.
     public let hostname: String
     /// Whose words the normal replies are in.
-    public let personality: SMTPPersonality
+    public private(set) var personality: SMTPPersonality
     /// Most recipients one transaction may have; the next gets `452 4.5.3`.
     public var maxRecipients: Int
     /// Largest message in octets; advertised as `SIZE`, larger ones get `552 5.3.4`.
     public var maxMessageSize: Int
     /// The replies sessions make themselves, built once for all of them.
-    public let replies: SMTPReplyBook
+    public private(set) var replies: SMTPReplyBook
+    /// The listener can start TLS: STARTTLS is offered until the connection is encrypted.
+    public var startTLS: Bool
+    /// `--require-tls`: MAIL before TLS gets `530 5.7.0 Must issue a STARTTLS command first`.
+    public var requireTLS: Bool
 
     public init(
         hostname: String,
         personality: SMTPPersonality = .sinkhole,
         maxRecipients: Int = SMTPDefaults.maxRecipients,
-        maxMessageSize: Int = SMTPDefaults.maxMessageSize
+        maxMessageSize: Int = SMTPDefaults.maxMessageSize,
+        startTLS: Bool = false,
+        requireTLS: Bool = false
     ) {
+        self.startTLS = startTLS
+        self.requireTLS = requireTLS
         self.hostname = hostname
         self.personality = personality
         self.maxRecipients = maxRecipients
@@ -44,13 +57,19 @@ public struct SessionConfiguration: Hashable, Sendable {
 
     /// The same settings in another personality's words.
     public func speaking(_ personality: SMTPPersonality) -> SessionConfiguration {
-        personality == self.personality ? self
-            : SessionConfiguration(hostname: hostname, personality: personality,
-                                   maxRecipients: maxRecipients, maxMessageSize: maxMessageSize)
+        guard personality != self.personality else { return self }
+        var copy = self
+        copy.personality = personality
+        copy.replies = SMTPReplyBook(personality: personality, hostname: hostname)
+        return copy
     }
 
-    /// What a session offers unless its policy says otherwise.
-    public var capabilities: SessionCapabilities { SessionCapabilities(maxMessageSize: maxMessageSize) }
+    /// What a session offers unless its policy says otherwise (before TLS).
+    public var capabilities: SessionCapabilities {
+        var capabilities = SessionCapabilities(maxMessageSize: maxMessageSize)
+        capabilities.startTLS = startTLS
+        return capabilities
+    }
 
     /// The EHLO keywords, each of which sinkhole implements.
     public var extensions: [String] { capabilities.keywords }
@@ -59,6 +78,7 @@ public struct SessionConfiguration: Hashable, Sendable {
     public static func == (a: SessionConfiguration, b: SessionConfiguration) -> Bool {
         a.hostname == b.hostname && a.personality == b.personality
             && a.maxRecipients == b.maxRecipients && a.maxMessageSize == b.maxMessageSize
+            && a.startTLS == b.startTLS && a.requireTLS == b.requireTLS
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -66,6 +86,8 @@ public struct SessionConfiguration: Hashable, Sendable {
         hasher.combine(personality)
         hasher.combine(maxRecipients)
         hasher.combine(maxMessageSize)
+        hasher.combine(startTLS)
+        hasher.combine(requireTLS)
     }
 }
 
@@ -116,10 +138,25 @@ public struct SMTPSessionStateMachine: Sendable {
     /// Indexes in ``recipients`` accepted but not kept (`deliver: false`).
     private var droppedRecipients: Set<Int> = []
 
-    public init(configuration: SessionConfiguration, clientIP: String?) {
+    /// `secured`: the connection is encrypted from the start (implicit TLS).
+    public init(configuration: SessionConfiguration, clientIP: String?, secured: Bool = false) {
         self.configuration = configuration
-        self.capabilities = configuration.capabilities
         self.snapshot = SessionSnapshot(clientIP: clientIP)
+        self.capabilities = configuration.capabilities
+        if secured {
+            snapshot.tls = true
+            capabilities.startTLS = false
+        }
+    }
+
+    /// The connection is encrypted (implicit TLS, or after STARTTLS).
+    public var secured: Bool { snapshot.tls }
+
+    /// What the session offers before the policy's changes: STARTTLS only until TLS is on.
+    private var baseCapabilities: SessionCapabilities {
+        var base = configuration.capabilities
+        if snapshot.tls { base.startTLS = false }
+        return base
     }
 
     /// Recipients accepted in the open transaction.
@@ -189,13 +226,13 @@ public struct SMTPSessionStateMachine: Sendable {
             let decision = decide(.helo(domain), &decider)
             guard decision.action.takesEffect else { return finish(decision, normal: .ok) }
             startOver(helo: domain, extended: false)
-            capabilities = configuration.capabilities
+            capabilities = baseCapabilities
             return finish(decision, normal: replies.helo)
         case .ehlo(let domain):
             let decision = decide(.ehlo(domain), &decider)
             guard decision.action.takesEffect else { return finish(decision, normal: .ok) }
             startOver(helo: domain, extended: true)
-            capabilities = decision.adjustments?.applied(to: configuration.capabilities) ?? configuration.capabilities
+            capabilities = decision.adjustments?.applied(to: baseCapabilities) ?? baseCapabilities
             return finish(decision, normal: replies.ehlo(capabilities))
         case .mail(let from, let parameters):
             return mail(from: from, parameters: parameters, decider: &decider)
@@ -222,6 +259,8 @@ public struct SMTPSessionStateMachine: Sendable {
             return finish(decide(.vrfy(argument), &decider), normal: replies.vrfy(argument))
         case .help:
             return finish(decide(.help, &decider), normal: replies.help)
+        case .startTLS:
+            return startTLS(decider: &decider)
         case .notImplemented(let verb):
             let event: SMTPEvent = verb == "EXPN" ? .expn : .unknown(verb: verb)
             return finish(decide(event, &decider), normal: replies.notImplemented(verb: verb))
@@ -313,6 +352,7 @@ public struct SMTPSessionStateMachine: Sendable {
         case .transaction: return .reply(replies.sequence(.nestedMail, verb: "MAIL"))
         default: break
         }
+        if configuration.requireTLS && !snapshot.tls { return .reply(replies.adapt(.mustStartTLS)) }
         for parameter in parameters {
             switch parameter {
             case .size(let declared) where declared > capabilities.maxMessageSize:
@@ -328,6 +368,27 @@ public struct SMTPSessionStateMachine: Sendable {
         mailParameters = parameters
         state = .transaction
         return finish(decision, normal: replies.senderOK)
+    }
+
+    private mutating func startTLS(decider: inout some SMTPDecider) -> SessionAction {
+        if snapshot.tls { return .reply(replies.tlsAlreadyActive) }
+        let offered = capabilities.startTLS
+        if offered && state == .transaction { return .reply(replies.startTLSInTransaction) }
+        // The policy is asked even where STARTTLS is not offered, so a rule's
+        // 454 needs no certificate; what it lets through is then refused.
+        let decision = decide(.startTLS, &decider)
+        // Withheld (not configured, or taken out of this session's EHLO): not offered, so not accepted.
+        let normal = offered ? replies.readyToStartTLS : replies.notImplemented(verb: "STARTTLS")
+        guard decision.action.takesEffect, offered else { return finish(decision, normal: normal) }
+        // RFC 3207 §4.2: the session starts over; the client must EHLO again.
+        resetTransaction()
+        snapshot.heloName = nil
+        snapshot.extended = false
+        snapshot.tls = true
+        capabilities = baseCapabilities
+        state = .greeted
+        if case .proceedWith(let reply) = decision.action { return .startTLS(reply) }
+        return .startTLS(replies.readyToStartTLS)
     }
 
     private mutating func rcpt(to: ForwardPath, parameters: [MailParameter], decider: inout some SMTPDecider) -> SessionAction {
@@ -400,6 +461,9 @@ public struct SMTPSessionStateMachine: Sendable {
         case .hang:
             state = .closed
             return .hang
+        case .breakTLS(let reply, let how):
+            state = .closed
+            return .breakTLS(reply ?? replies.readyToStartTLS, how)
         }
     }
 }

@@ -22,6 +22,7 @@ public enum RuleCommand: String, CaseIterable, Hashable, Sendable {
     case expn = "EXPN"
     case help = "HELP"
     case quit = "QUIT"
+    case startTLS = "STARTTLS"
     case unknown = "UNKNOWN"
 
     /// Parses a command name case-insensitively: smtp-sink's names, James's
@@ -53,6 +54,7 @@ public enum RuleCommand: String, CaseIterable, Hashable, Sendable {
         case .expn: self = .expn
         case .help: self = .help
         case .quit: self = .quit
+        case .startTLS: self = .startTLS
         case .unknown: self = .unknown
         }
     }
@@ -78,6 +80,7 @@ public enum RuleCommand: String, CaseIterable, Hashable, Sendable {
         case .help: 1 << 13
         case .quit: 1 << 14
         case .unknown: 1 << 15
+        case .startTLS: 1 << 16
         }
     }
 }
@@ -233,6 +236,10 @@ public struct RuleResponse: Hashable, Sendable {
         case disconnect
         case reset
         case hang
+        /// STARTTLS only: `220` (the rule's or the normal one), then close with no handshake.
+        case tlsClose = "tls_close"
+        /// STARTTLS only: `220`, then bytes that are no TLS record, then close.
+        case tlsGarbage = "tls_garbage"
     }
 
     public var action: Action

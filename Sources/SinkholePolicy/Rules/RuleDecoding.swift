@@ -327,9 +327,13 @@ public enum RuleDecoder {
         if let actionValue = map["action"] {
             guard let text = actionValue.scalarText,
                   let parsed = RuleResponse.Action(rawValue: text.lowercased().replacingDashes()) else {
-                throw fail("action", "unknown action \"\(actionValue)\" (expected reply, accept, reply_and_close, disconnect, reset or hang)")
+                throw fail("action", "unknown action \"\(actionValue)\" (expected reply, accept, reply_and_close, disconnect, reset, hang, tls_close or tls_garbage)")
             }
             action = parsed
+        }
+        let breaksTLS = action == .tlsClose || action == .tlsGarbage
+        if breaksTLS && commands != [.startTLS] {
+            throw fail("action", "\(action.rawValue) breaks a TLS handshake, for STARTTLS only")
         }
         var reply: SMTPReply?
         let deliveryOnly = action == .reply && map["code"] == nil && map["message"] == nil && map["lines"] == nil
@@ -337,12 +341,12 @@ public enum RuleDecoder {
         if deliveryOnly {
             // No reply of its own: the normal reply, delayed, dribbled or split,
             // and the command takes effect.
-        } else if action == .accept && map["code"] == nil {
+        } else if (action == .accept || breaksTLS) && map["code"] == nil {
             // Accept with the normal reply.
             for field in ["enhancedcode", "message", "lines"] where map[field] != nil {
                 throw fail(field, "needs a code")
             }
-        } else if action == .reply || action == .replyAndClose || action == .accept {
+        } else if action == .reply || action == .replyAndClose || action == .accept || breaksTLS {
             guard let codeValue = map["code"] else { throw fail("code", "is required for action \(action.rawValue) (or give only delay, dribble or split to slow the normal reply)") }
             guard case .int(let number) = codeValue, let code = ReplyCode(number) else {
                 throw fail("code", "expected a reply code from 200 to 599, not \(codeValue)")
@@ -351,6 +355,7 @@ public enum RuleDecoder {
             if action == .accept && !(200..<300).contains(number) && number != 354 {
                 throw fail("code", "action accept takes a 2xx, not \(number)")
             }
+            if breaksTLS && number != 220 { throw fail("code", "action \(action.rawValue) takes 220, not \(number)") }
             var enhanced: EnhancedStatusCode?
             if let value = map["enhancedcode"] {
                 guard let text = value.scalarText, let parsed = EnhancedStatusCode(text[...]) else {
@@ -445,7 +450,10 @@ public enum RuleDecoder {
             if commands != [allowed] { throw fail("code", "\(code) \(what); this rule answers \(commands.map(\.rawValue).sorted().joined(separator: ", "))") }
         }
         switch code {
-        case 220: try only(.connect, "is the greeting, for CONNECT only")
+        case 220:
+            if commands != [.connect] && commands != [.startTLS] {
+                throw fail("code", "220 is the greeting or STARTTLS's go-ahead, for CONNECT or STARTTLS only; this rule answers \(commands.map(\.rawValue).sorted().joined(separator: ", "))")
+            }
         case 221: try only(.quit, "is the answer to QUIT only")
         case 354: try only(.data, "is DATA's go-ahead, for DATA only")
         default:
