@@ -381,7 +381,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? TLSUserEvent {
+        // Only a connection that can do TLS pays for the cast.
+        if tls != nil, let event = event as? TLSUserEvent {
             if case .handshakeCompleted = event { handshakeCompleted(context: context) }
             context.fireUserInboundEventTriggered(event)
         } else if event is ShutdownRequested {
@@ -407,7 +408,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             notice("tls_handshake_failed", ["reason": "\(reason.rawValue)", "error": "\(error)"])
             return context.close(promise: nil)
         }
-        if let error = error as? NIOSSLError, case .uncleanShutdown = error {
+        if tls != nil, let error = error as? NIOSSLError, case .uncleanShutdown = error {
             // A client that closes without TLS's close_notify: common, and harmless here.
             return context.close(promise: nil)
         }

@@ -232,7 +232,8 @@ public struct SMTPSessionStateMachine: Sendable {
             let decision = decide(.ehlo(domain), &decider)
             guard decision.action.takesEffect else { return finish(decision, normal: .ok) }
             startOver(helo: domain, extended: true)
-            capabilities = decision.adjustments?.applied(to: baseCapabilities) ?? baseCapabilities
+            let base = baseCapabilities
+            capabilities = decision.adjustments?.applied(to: base) ?? base
             return finish(decision, normal: replies.ehlo(capabilities))
         case .mail(let from, let parameters):
             return mail(from: from, parameters: parameters, decider: &decider)
