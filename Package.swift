@@ -107,6 +107,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // AUTH's accounts (--auth-users): the credential checker that verifies CRAM digests.
+        .target(
+            name: "SinkholeAuth",
+            dependencies: [
+                "SMTPProtocol",
+                "SinkholePolicy",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The NIO shell: framing decoder, session handler, listeners.
         .target(
             name: "SinkholeServer",
@@ -135,6 +145,7 @@ let package = Package(
                 "SinkholeAWS",
                 "SinkholeOps",
                 "SinkholeTLS",
+                "SinkholeAuth",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 "ModeSources",

@@ -204,6 +204,10 @@ public struct Settings: Sendable {
     public var api = APISettings()
     /// STARTTLS, implicit TLS, certificates.
     public var tls = TLSSettings()
+    /// AUTH's mechanisms and accounts.
+    public var auth = AuthSettings()
+    /// The EHLO keywords withheld.
+    public var keywords = KeywordSettings()
     public var logLevel: Logger.Level
 
     /// Half the CPUs (NIO counts a container's CPU quota), at least one: sinkhole
@@ -324,6 +328,8 @@ public struct Settings: Sendable {
         try resolveEngine(layers)
         try resolveAPI(layers)
         try resolveTLS(layers)
+        try resolveAuth(layers)
+        try resolveKeywords(layers)
     }
 }
 

@@ -20,7 +20,8 @@ import SMTPProtocol
 import SinkholePolicy
 
 private let modes = Mode.allCases
-private let configuration = SessionConfiguration(hostname: "fuzz.test", maxRecipients: 5, maxMessageSize: 64)
+private let configuration = SessionConfiguration(hostname: "fuzz.test", maxRecipients: 5, maxMessageSize: 64,
+                                                 startTLS: true, authMechanisms: SASLMechanism.allCases)
 // Rules at most commands, with conditions and counts, so the engine's layers
 // are fuzzed too; half the inputs run without them (the byte after the first
 // decides). LeakSanitizer takes the boxes of their conditions (an indirect
@@ -93,6 +94,10 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
         }
         let wasClosed = session.isClosed
         let action: SessionAction
+        if session.awaitingAuthResponse {
+            check(session.receiveAuthResponse(String(decoding: line, as: UTF8.self), decider: &decider))
+            continue
+        }
         switch SMTPCommandParser.parse(ByteBuffer(bytes: line)) {
         case .success(let command): action = session.receive(command, decider: &decider)
         case .failure(let error) where error.reply == .commandUnrecognized:

@@ -309,7 +309,7 @@ struct MailpitRoutes: Sendable {
         .object(common(parsed) + [
             ("Subject", .string(parsed.mime.subject)),
             ("Created", .string(timestamp(Date(timeIntervalSince1970: parsed.mail.receivedAt)))),
-            ("Username", .string("")),
+            ("Username", .string(parsed.mail.authUser ?? "")),
             ("Tags", .list([])),
             ("Size", .int(parsed.mail.message.count)),
             ("Attachments", .int(parsed.mime.attachments.count)),
@@ -334,7 +334,7 @@ struct MailpitRoutes: Sendable {
                                          ("Errors", .string("")), ("HeaderPost", .string(mime.header("List-Unsubscribe-Post") ?? ""))])),
             ("Date", .string(timestamp(date))),
             ("Tags", .list([])),
-            ("Username", .string("")),
+            ("Username", .string(parsed.mail.authUser ?? "")),
             ("Text", .string(mime.text)),
             ("HTML", .string(mime.html)),
             ("Size", .int(parsed.mail.message.count)),
@@ -345,6 +345,8 @@ struct MailpitRoutes: Sendable {
                 ("ClientIP", .string(parsed.mail.clientIP)),
                 ("Helo", .string(parsed.mail.helo)),
                 ("Listener", .string(parsed.mail.listener)),
+                ("TLS", parsed.mail.tls.map(JSONOutput.string) ?? .null),
+                ("AuthUser", parsed.mail.authUser.map(JSONOutput.string) ?? .null),
                 ("MailFrom", .string(parsed.mail.from)),
                 ("Recipients", .list(parsed.mail.recipients.map { .string($0.address) })),
                 ("Transaction", .list(parsed.mail.transaction.map { step in

@@ -1942,6 +1942,8 @@ enum OpenAPIDocument {
               "ClientIP",
               "Helo",
               "Listener",
+              "TLS",
+              "AuthUser",
               "MailFrom",
               "Recipients",
               "Transaction"
@@ -1955,6 +1957,16 @@ enum OpenAPIDocument {
               },
               "Listener": {
                 "type": "string"
+              },
+              "TLS": {
+                "type": "string",
+                "nullable": true,
+                "description": "The TLS version the message came over (`TLSv1.3`), or null in plain."
+              },
+              "AuthUser": {
+                "type": "string",
+                "nullable": true,
+                "description": "Who AUTH said the client was, or null; also in `Username`."
               },
               "MailFrom": {
                 "type": "string",

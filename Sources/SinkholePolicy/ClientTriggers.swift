@@ -103,6 +103,9 @@ public enum ClientTriggers {
         public var noSMTPUTF8 = false
         /// `nostarttls`: STARTTLS is not offered. (BadSMTP still accepts it; sinkhole answers `502 5.5.1`.)
         public var noStartTLS = false
+        /// `noauth` (none), `authplain`, `authlogin`, `authcram`, `authoauth`: the mechanisms
+        /// offered, of those configured; nil: as configured. Not offered is refused too.
+        public var authMechanisms: [SASLMechanism]?
 
         public var isEmpty: Bool { self == EHLOKeywords() }
     }
@@ -118,7 +121,7 @@ public enum ClientTriggers {
             let lower = byte | 0x20
             switch (previous, lower) {
             case (UInt8(ascii: "n"), UInt8(ascii: "o")), (UInt8(ascii: "d"), UInt8(ascii: "l")),
-                 (UInt8(ascii: "s"), UInt8(ascii: "i")), (UInt8(ascii: "r"), UInt8(ascii: "e")):
+                 (UInt8(ascii: "s"), UInt8(ascii: "i")), (UInt8(ascii: "r"), UInt8(ascii: "e")), (UInt8(ascii: "a"), UInt8(ascii: "u")):
                 maybe = true
             default: break
             }
@@ -139,11 +142,17 @@ public enum ClientTriggers {
             if part.contains("noenhancedstatuscodes") { keywords.noEnhancedStatusCodes = true }
             if part.contains("nosmtputf8") { keywords.noSMTPUTF8 = true }
             if part.contains("nostarttls") { keywords.noStartTLS = true }
+            // BadSMTP: the last part with an auth keyword wins; in a part, plain > login > cram > oauth.
+            if part.contains("authplain") { keywords.authMechanisms = [.plain] }
+            else if part.contains("authlogin") { keywords.authMechanisms = [.login] }
+            else if part.contains("authcram") { keywords.authMechanisms = [.cramMD5, .cramSHA256] }
+            else if part.contains("authoauth") { keywords.authMechanisms = [.xoauth2, .oauthBearer] }
             if keywords.size == nil, let range = part.firstRange(of: "size") {
                 let digits = part[range.upperBound...].prefix { $0.isASCIIDigitCharacter }
                 if let value = Int(digits.prefix(12)), value > 0 { keywords.size = value }
             }
         }
+        if label.contains("noauth") { keywords.authMechanisms = [] }
         return keywords
     }
 

@@ -21,6 +21,8 @@ public struct PolicyConfiguration: Sendable {
     public var now: @Sendable () -> ContinuousClock.Instant
     /// Where random delays come from; tests pass a seeded one.
     public var random: any RandomSource
+    /// Whether AUTH's credentials are good, after rules and triggers.
+    public var credentials: any CredentialChecker
 
     public init(
         replies: ModeReplies = ModeReplies(),
@@ -30,8 +32,10 @@ public struct PolicyConfiguration: Sendable {
         clientTriggers: Bool = true,
         withdrawPipelining: Bool = false,
         now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
-        random: any RandomSource = SystemRandomSource()
+        random: any RandomSource = SystemRandomSource(),
+        credentials: any CredentialChecker = BadSMTPCredentials()
     ) {
+        self.credentials = credentials
         self.replies = replies
         self.acceptsWithDefault = replies.acceptReply == .recipientOK
         self.greylist = greylist
@@ -75,6 +79,8 @@ public enum DecisionLayer: String, Hashable, Sendable, CaseIterable {
     case profile
     case mode
     case greylist
+    /// The credential check of AUTH (BadSMTP's rule, or `--auth-users`).
+    case credentials
 }
 
 /// A decision other than the normal reply, for logs and metrics.
@@ -176,6 +182,7 @@ public struct SessionPolicy: SMTPDecider, Sendable {
             }
             switch event {
             case .rcpt(let path): return modeDecision(path, session)
+            case .authenticate(let credentials): return check(credentials, event)
             case .ehlo where context.configuration.withdrawPipelining:
                 return SMTPDecision(.proceed, adjustments: CapabilityAdjustments(pipelining: false))
             default: return .proceed
@@ -236,12 +243,28 @@ public struct SessionPolicy: SMTPDecider, Sendable {
         if case .connect = event, let drop = context.profile?.dropAfter {
             return record(.profile, event, context.profile?.name, SMTPDecision(.disconnect, delivery: SMTPDelivery(delay: drop)))
         }
-        // 4. The mode.
+        // 4. The mode; for AUTH, the credentials.
         if case .rcpt(let path) = event { return modeDecision(path, session) }
+        if case .authenticate(let credentials) = event { return check(credentials, event) }
         if case .ehlo = event, context.configuration.withdrawPipelining {
             return SMTPDecision(.proceed, adjustments: CapabilityAdjustments(pipelining: false))
         }
         return .proceed
+    }
+
+    /// The credential checker's verdict: the normal `235`, or `535 5.7.8`.
+    private mutating func check(_ credentials: SASLCredentials, _ event: SMTPEvent) -> SMTPDecision {
+        if context.configuration.credentials.accepts(credentials) { return .proceed }
+        return record(.credentials, event, nil, .reply(.authFailed))
+    }
+
+    /// A CRAM challenge in RFC 2195's shape, `<digits.digits@hostname>`, from
+    /// the injected randomness (so a seeded test knows it in advance).
+    public mutating func saslChallenge(hostname: String) -> String {
+        let random = context.configuration.random
+        let first = UInt64(random.nextUnit() * 1e12)
+        let second = UInt64(random.nextUnit() * 1e6)
+        return "<\(first).\(second)@\(hostname)>"
     }
 
     private func matchRules(_ event: SMTPEvent, _ session: SessionSnapshot) -> RuleMatch? {
@@ -314,7 +337,7 @@ public struct SessionPolicy: SMTPDecider, Sendable {
     /// Whether a trigger could fire at `event`: the later verbs only when MAIL armed one.
     private func mayTrigger(_ event: SMTPEvent) -> Bool {
         switch event {
-        case .data, .rset, .noop, .quit, .endOfData, .startTLS: armed != nil
+        case .data, .rset, .noop, .quit, .endOfData, .startTLS, .authenticate: armed != nil
         case .helo, .ehlo, .mail, .rcpt, .vrfy: true
         default: false
         }
@@ -348,6 +371,7 @@ public struct SessionPolicy: SMTPDecider, Sendable {
             if keywords.noEnhancedStatusCodes { adjustments.enhancedStatusCodes = false }
             if keywords.noSMTPUTF8 { adjustments.smtpUTF8 = false }
             if keywords.noStartTLS { adjustments.startTLS = false }
+            if let mechanisms = keywords.authMechanisms { adjustments.authMechanisms = mechanisms }
             note(.trigger, event, "ehlo-keywords", .capabilities)
             return SMTPDecision(.proceed, adjustments: adjustments)
         case .mail(let path, _):
@@ -358,7 +382,7 @@ public struct SessionPolicy: SMTPDecider, Sendable {
                 return fire(trigger, event)
             }
             // An accepted MAIL arms (or clears) the later verbs' triggers.
-            armed = trigger.flatMap { ["data", "rset", "noop", "quit", "starttls"].contains($0.verb) ? Armed($0) : nil }
+            armed = trigger.flatMap { ["data", "rset", "noop", "quit", "starttls", "auth"].contains($0.verb) ? Armed($0) : nil }
             return nil
         case .rcpt(let path):
             guard case .mailbox(let mailbox) = path else { return nil }
@@ -375,6 +399,8 @@ public struct SessionPolicy: SMTPDecider, Sendable {
             return armedFiring("quit", event)
         case .startTLS:
             return armedFiring("starttls", event)
+        case .authenticate:
+            return armedFiring("auth", event)
         case .endOfData:
             // A completed message clears what its MAIL armed.
             armed = nil

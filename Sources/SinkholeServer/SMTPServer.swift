@@ -5,6 +5,7 @@ import NIOPosix
 import NIOSSL
 import SMTPProtocol
 import ServiceLifecycle
+import SinkholeConfig
 import SinkholePolicy
 import SinkholeTLS
 import Synchronization
@@ -54,7 +55,7 @@ public final class SMTPServer: Service, Sendable {
         var bound: [any Channel] = []
         do {
             for (index, address) in configuration.listen.enumerated() {
-                bound.append(try await bootstrap(profile: configuration.profiles[index], name: address.description)
+                bound.append(try await bootstrap(profile: configuration.profiles[index], address: address)
                     .bind(host: address.host, port: address.port).get())
             }
         } catch {
@@ -108,8 +109,8 @@ public final class SMTPServer: Service, Sendable {
         }
     }
 
-    private func bootstrap(profile: ListenerProfile?, name: String) -> ServerBootstrap {
-        let listenerName = profile?.name ?? name
+    private func bootstrap(profile: ListenerProfile?, address: ListenAddress) -> ServerBootstrap {
+        let listenerName = profile?.name ?? address.description
         let configuration = configuration
         let registry = registry
         let modes = modes
@@ -121,6 +122,7 @@ public final class SMTPServer: Service, Sendable {
         // STARTTLS where a certificate is loaded and this listener does not
         // withhold it; never on an implicit-TLS listener (already encrypted).
         listenerSession.startTLS = tls != nil && !implicitTLS && (profile?.startTLS ?? listenerSession.startTLS)
+        listenerSession.authOverTLSOnly = configuration.authOverTLSOnly ?? !address.isLoopback
         let session = listenerSession
         let tlsProfile = profile?.tlsProfile.flatMap { CertificateProfile(parsing: $0) } ?? configuration.tlsProfile
         let logger = logger

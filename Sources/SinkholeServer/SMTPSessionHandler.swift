@@ -222,6 +222,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         self.maxErrors = maxErrors
         self.decoder = SMTPFrameDecoder(lineLengthLimit: lineLengthLimit)
         self.session = SMTPSessionStateMachine(configuration: configuration, clientIP: remote?.ipAddress, secured: secured)
+        // Withheld ENHANCEDSTATUSCODES: no enhanced codes from the first reply on.
+        self.stripEnhanced = !configuration.enhancedStatusCodes
         self.policy = policy
         self.headerLogLimit = headerLogLimit
         self.remote = remote
@@ -304,11 +306,26 @@ final class SMTPSessionHandler: ChannelInboundHandler {
 
     private func receive(_ part: SMTPInboundPart, context: ChannelHandlerContext) {
         switch part {
+        case .line(let line) where session.awaitingAuthResponse:
+            // A SASL response: credentials. Never journalled, logged or kept.
+            tally.bytes += line.readableBytes + 2
+            if journalRoom > 0 { note(.client, "<AUTH response, not kept>") } else if journal != nil { journalDropped += 1 }
+            replyingTo = "AUTH"
+            perform(session.receiveAuthResponse(String(decoding: line.readableBytesView, as: UTF8.self), decider: &policy),
+                    delivery: session.delivery, context: context)
+            return
         case .line(let line):
             commands += 1
             tally.bytes += line.readableBytes + 2
-            if journalRoom > 0 { note(.client, line.readableBytesView) } else if journal != nil { journalDropped += 1 }
-            if capture != nil { captureCommand = String(decoding: line.readableBytesView.prefix(512), as: UTF8.self) }
+            if Self.isAuthCommand(line) {
+                // The verb and mechanism only: an initial response is a credential.
+                let shown = Self.redactedAuth(line)
+                if journalRoom > 0 { note(.client, shown) } else if journal != nil { journalDropped += 1 }
+                if capture != nil { captureCommand = shown }
+            } else {
+                if journalRoom > 0 { note(.client, line.readableBytesView) } else if journal != nil { journalDropped += 1 }
+                if capture != nil { captureCommand = String(decoding: line.readableBytesView.prefix(512), as: UTF8.self) }
+            }
             let parsed = SMTPCommandParser.parse(line)
             // An HTTP request line never parses as SMTP (no HTTP verb is an SMTP
             // verb), so only a failed line is looked at again.
@@ -457,6 +474,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         ]
         if let lastReplyCode { metadata["last_reply"] = .stringConvertible(lastReplyCode) }
         if let tlsVersion { metadata["tls"] = "\(tlsVersion)" }
+        if let user = session.authenticatedUser { metadata["auth_user"] = "\(user)" }
         if let record = policy.lastRecord {
             metadata["decided_by"] = "\(record.layer.rawValue)"
             metadata["decided_at"] = "\(record.event)"
@@ -465,7 +483,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 case .rule: metadata["rule"] = "\(source)"
                 case .trigger: metadata["trigger"] = "\(source)"
                 case .profile: metadata["listener"] = "\(source)"
-                case .mode, .greylist: break
+                case .mode, .greylist, .credentials: break
                 }
             }
         }
@@ -802,6 +820,22 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
+    /// `AUTH ...`, in any case.
+    @inline(__always)
+    static func isAuthCommand(_ line: ByteBuffer) -> Bool {
+        let view = line.readableBytesView
+        guard view.count >= 4, view.first! | 0x20 == UInt8(ascii: "a") else { return false }
+        return view.prefix(4).map { $0 | 0x20 } == Array("auth".utf8) && (view.count == 4 || view[view.startIndex + 4] == 32)
+    }
+
+    /// `AUTH PLAIN <initial response not kept>`: what the journal keeps of an AUTH line.
+    static func redactedAuth(_ line: ByteBuffer) -> String {
+        let words = String(decoding: line.readableBytesView.prefix(64), as: UTF8.self).split(separator: " ", maxSplits: 2)
+        var shown = words.prefix(2).joined(separator: " ")
+        if words.count > 2 || line.readableBytes > 64 { shown += " <initial response not kept>" }
+        return shown
+    }
+
     /// `GET / HTTP/1.1` and the like: a verb of HTTP's, then ` HTTP/`.
     static func isHTTPRequest(_ line: ByteBuffer) -> Bool {
         let view = line.readableBytesView
@@ -1051,6 +1085,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                     clientIP: remote?.ipAddress ?? "", helo: session.heloName ?? "", listener: listenerName,
                     message: Array(text.readableBytesView))
                 mail.transaction = transactionSteps
+                mail.authUser = session.authenticatedUser
+                mail.tls = tlsVersion
                 if let reply = action.reply {
                     mail.transaction.append(CapturedMail.Step(command: ".", reply: Self.text(of: outgoing(reply)),
                                                               decision: decisionText()))

@@ -42,6 +42,8 @@ public struct ServerConfiguration: Sendable {
     public var tls: TLSServerContexts?
     /// The certificate a TLS listener presents unless its profile names another.
     public var tlsProfile: CertificateProfile
+    /// AUTH only after TLS: nil (auto) on listeners that are not loopback; else everywhere or nowhere.
+    public var authOverTLSOnly: Bool?
 
     public init(
         listen: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 2525)],
@@ -61,8 +63,10 @@ public struct ServerConfiguration: Sendable {
         capture: MailStore? = nil,
         journal: SessionJournal? = nil,
         tls: TLSServerContexts? = nil,
-        tlsProfile: CertificateProfile = .valid
+        tlsProfile: CertificateProfile = .valid,
+        authOverTLSOnly: Bool? = false
     ) {
+        self.authOverTLSOnly = authOverTLSOnly
         self.tls = tls
         self.tlsProfile = tlsProfile
         self.capture = capture

@@ -118,9 +118,10 @@ public final class ServerMetrics: Sendable {
         case .rule: counters.append(Counter(label: "sinkhole_rule_matches_total", dimensions: [("rule", source)], factory: factory))
         case .trigger: counters.append(Counter(label: "sinkhole_triggers_total", dimensions: [("trigger", source)], factory: factory))
         case .greylist: counters.append(Counter(label: "sinkhole_greylist_verdicts_total", dimensions: [("verdict", source)], factory: factory))
-        case .mode, .profile: break
+        case .mode, .profile, .credentials: break
         }
-        if record.action.isFault {
+        // A bad password is the client's doing, not a fault sinkhole injected.
+        if record.action.isFault && record.layer != .credentials {
             counters.append(Counter(label: "sinkhole_faults_injected_total", dimensions: [("kind", record.action.rawValue)], factory: factory))
         }
         if record.delayed && record.action != .delay {

@@ -13,6 +13,7 @@ import SinkholeConfig
 import SinkholeOps
 import SinkholePolicy
 import SinkholeServer
+import SinkholeAuth
 import SinkholeTLS
 
 @main
@@ -140,6 +141,53 @@ struct Sinkhole: AsyncParsableCommand {
     @Flag(name: .customLong("require-tls"), help: ArgumentHelp(
         "Answer MAIL before STARTTLS 530 5.7.0 Must issue a STARTTLS command first. (env: SINKHOLE_REQUIRE_TLS=true)"))
     var requireTLS = false
+
+    @Flag(name: .customLong("auth"), help: ArgumentHelp(
+        "Offer AUTH (RFC 4954) with --auth-mechanisms; on whenever --auth-users is given. Without --auth-users a user name containing badauth fails and any other succeeds (BadSMTP's rule). (env: SINKHOLE_AUTH=true)"))
+    var auth = false
+
+    @Flag(name: .customLong("no-auth"), help: ArgumentHelp(
+        "Withhold AUTH, even with --auth-users: not advertised, and answered 502 5.5.1. (env: SINKHOLE_NO_AUTH=true)"))
+    var noAuth = false
+
+    @Option(name: .customLong("auth-mechanisms"), help: ArgumentHelp(
+        "The mechanisms AUTH offers, comma-separated: PLAIN, LOGIN, CRAM-MD5, CRAM-SHA256, XOAUTH2, OAUTHBEARER. (default: all six)",
+        valueName: "list"))
+    var authMechanisms: String?
+
+    @Option(name: .customLong("auth-users"), help: ArgumentHelp(
+        "Real accounts, user:password per line (# comments): each mechanism checks the secret, CRAM against its HMAC, the token mechanisms against the token. (default: BadSMTP's rule)",
+        valueName: "path"))
+    var authUsers: String?
+
+    @Flag(name: .customLong("require-auth"), help: ArgumentHelp(
+        "Answer MAIL before a successful AUTH 530 5.7.0 Authentication required. (env: SINKHOLE_REQUIRE_AUTH=true)"))
+    var requireAuth = false
+
+    @Option(name: .customLong("auth-over-tls-only"), help: ArgumentHelp(
+        "Offer and take AUTH only on an encrypted connection: auto (on listeners that are not loopback), true (everywhere) or false. Before TLS, AUTH gets 538 5.7.11. (default: auto)",
+        valueName: "auto|true|false"))
+    var authOverTLSOnly: String?
+
+    @Flag(name: .customLong("no-pipelining"), help: ArgumentHelp(
+        "Do not announce PIPELINING (smtp-sink's -p). (env: SINKHOLE_NO_PIPELINING=true)"))
+    var noPipelining = false
+
+    @Flag(name: .customLong("no-8bitmime"), help: ArgumentHelp(
+        "Do not announce 8BITMIME (smtp-sink's -8). (env: SINKHOLE_NO_8BITMIME=true)"))
+    var no8BitMIME = false
+
+    @Flag(name: .customLong("no-smtputf8"), help: ArgumentHelp(
+        "Do not announce SMTPUTF8. (env: SINKHOLE_NO_SMTPUTF8=true)"))
+    var noSMTPUTF8 = false
+
+    @Flag(name: .customLong("no-enhancedstatuscodes"), help: ArgumentHelp(
+        "Do not announce ENHANCEDSTATUSCODES, and send no enhanced codes (smtp-sink's -E, which still sends them). (env: SINKHOLE_NO_ENHANCEDSTATUSCODES=true)"))
+    var noEnhancedStatusCodes = false
+
+    @Flag(name: .customLong("no-esmtp"), help: ArgumentHelp(
+        "HELO only (smtp-sink's -e): the greeting does not say ESMTP, and EHLO is an unknown command (500 5.5.2). (env: SINKHOLE_NO_ESMTP=true)"))
+    var noESMTP = false
 
     @Option(name: .customLong("hostname"), help: ArgumentHelp(
         "Name in the greeting and the EHLO reply. (default: the system host name)", valueName: "name"))
@@ -406,6 +454,11 @@ struct Sinkhole: AsyncParsableCommand {
             ("starttls", startTLS ? "true" : nil), ("no-starttls", noStartTLS ? "true" : nil),
             ("tls-cert", tlsCert), ("tls-key", tlsKey), ("tls-profile", tlsProfile), ("tls-write-ca", tlsWriteCA),
             ("require-tls", requireTLS ? "true" : nil),
+            ("auth", auth ? "true" : nil), ("no-auth", noAuth ? "true" : nil), ("auth-mechanisms", authMechanisms),
+            ("auth-users", authUsers), ("require-auth", requireAuth ? "true" : nil), ("auth-over-tls-only", authOverTLSOnly),
+            ("no-pipelining", noPipelining ? "true" : nil), ("no-8bitmime", no8BitMIME ? "true" : nil),
+            ("no-smtputf8", noSMTPUTF8 ? "true" : nil), ("no-enhancedstatuscodes", noEnhancedStatusCodes ? "true" : nil),
+            ("no-esmtp", noESMTP ? "true" : nil),
         ]
         for (key, value) in single { values[key] = value.map { [$0] } ?? [] }
         return values
@@ -524,17 +577,25 @@ struct Sinkhole: AsyncParsableCommand {
         let eventLoops = settings.threads == System.coreCount
             ? MultiThreadedEventLoopGroup.singleton
             : MultiThreadedEventLoopGroup(numberOfThreads: settings.threads)
+        var session = SessionConfiguration(
+            hostname: settings.hostname,
+            personality: settings.personality,
+            maxRecipients: settings.maxRecipients,
+            maxMessageSize: settings.maxMessageSize,
+            startTLS: settings.tls.startTLS,
+            requireTLS: settings.tls.requireTLS,
+            authMechanisms: settings.auth.mechanisms,
+            requireAuth: settings.auth.requireAuth
+        )
+        session.pipelining = settings.keywords.pipelining
+        session.eightBitMIME = settings.keywords.eightBitMIME
+        session.smtpUTF8 = settings.keywords.smtpUTF8
+        session.enhancedStatusCodes = settings.keywords.enhancedStatusCodes
+        session.esmtp = settings.keywords.esmtp
         let server = SMTPServer(
             configuration: ServerConfiguration(
                 listen: listeners.map(\.address),
-                session: SessionConfiguration(
-                    hostname: settings.hostname,
-                    personality: settings.personality,
-                    maxRecipients: settings.maxRecipients,
-                    maxMessageSize: settings.maxMessageSize,
-                    startTLS: settings.tls.startTLS,
-                    requireTLS: settings.tls.requireTLS
-                ),
+                session: session,
                 commandLineLengthLimit: settings.maxLineLength,
                 maxConnections: settings.maxConnections,
                 idleTimeout: settings.idleTimeout,
@@ -550,7 +611,8 @@ struct Sinkhole: AsyncParsableCommand {
                 capture: capture,
                 journal: journal,
                 tls: tls,
-                tlsProfile: CertificateProfile(parsing: settings.tls.profile) ?? .valid
+                tlsProfile: CertificateProfile(parsing: settings.tls.profile) ?? .valid,
+                authOverTLSOnly: settings.auth.overTLSOnly
             ),
             modes: modes,
             policy: PolicyConfiguration(
@@ -561,7 +623,8 @@ struct Sinkhole: AsyncParsableCommand {
                 clientTriggers: engine.clientTriggers,
                 withdrawPipelining: engine.withdrawPipelining,
                 now: policyNow,
-                random: random
+                random: random,
+                credentials: settings.auth.users.map { UsersFileCredentials(users: $0) } ?? BadSMTPCredentials()
             ),
             group: eventLoops,
             metrics: metrics,

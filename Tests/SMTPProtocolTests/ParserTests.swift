@@ -52,7 +52,8 @@ struct ParserTests {
         ("HELP", .help),
         ("HELP MAIL", .help),
         ("STARTTLS", .startTLS),
-        ("AUTH PLAIN AGFsaWNl", .notImplemented(verb: "AUTH")),
+        ("AUTH PLAIN AGFsaWNl", .auth(mechanism: "PLAIN", initialResponse: "AGFsaWNl")),
+        ("auth cram-md5", .auth(mechanism: "CRAM-MD5", initialResponse: nil)),
         ("BDAT 100 LAST", .notImplemented(verb: "BDAT")),
     ]
 

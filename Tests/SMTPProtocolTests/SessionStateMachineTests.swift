@@ -273,3 +273,109 @@ struct StartTLSStateMachineTests {
         #expect(implicit.receive(.mail(from: .null, parameters: []), decider: &decider) == .reply(.senderOK))
     }
 }
+
+/// Fails `badauth` users with 535, as BadSMTP's rule; counts what it was asked.
+struct AuthDecider: SMTPDecider {
+    var seen: [SASLCredentials] = []
+    mutating func decide(_ event: SMTPEvent, _ session: SessionSnapshot) -> SMTPDecision {
+        guard case .authenticate(let credentials) = event else { return .proceed }
+        seen.append(credentials)
+        return credentials.identity.contains("badauth") ? .reply(.authFailed) : .proceed
+    }
+    func saslChallenge(hostname: String) -> String { "<42.7@\(hostname)>" }
+}
+
+@Suite("AUTH in the state machine")
+struct AuthStateMachineTests {
+    let config = SessionConfiguration(hostname: "h", authMechanisms: SASLMechanism.allCases)
+
+    func ready() -> SMTPSessionStateMachine {
+        var machine = SMTPSessionStateMachine(configuration: config, clientIP: nil)
+        var decider = AcceptAllDecider()
+        _ = machine.receive(.ehlo(domain: "c"), decider: &decider)
+        return machine
+    }
+
+    func b64(_ text: String) -> String { SASL.encode(text) }
+
+    @Test("PLAIN with and without an initial response; the identity kept; a second AUTH refused")
+    func plain() {
+        var machine = ready()
+        var decider = AuthDecider()
+        #expect(machine.receive(.auth(mechanism: "PLAIN", initialResponse: nil), decider: &decider) == .reply(SMTPReply(code: .authChallenge, "")))
+        #expect(machine.awaitingAuthResponse)
+        #expect(machine.receiveAuthResponse(b64("\0alice\0pw"), decider: &decider) == .reply(.authSucceeded))
+        #expect(machine.authenticatedUser == "alice" && !machine.awaitingAuthResponse)
+        #expect(decider.seen == [SASLCredentials(mechanism: .plain, identity: "alice", secret: .password("pw"))])
+        #expect(machine.receive(.auth(mechanism: "PLAIN", initialResponse: b64("\0a\0b")), decider: &decider) == .reply(.alreadyAuthenticated))
+    }
+
+    @Test("LOGIN's two prompts; CRAM's challenge from the decider; cancel and bad base64")
+    func loginAndCram() {
+        var machine = ready()
+        var decider = AuthDecider()
+        #expect(machine.receive(.auth(mechanism: "LOGIN", initialResponse: nil), decider: &decider)
+            == .reply(SMTPReply(code: .authChallenge, "VXNlcm5hbWU6")))
+        #expect(machine.receiveAuthResponse(b64("badauth"), decider: &decider) == .reply(SMTPReply(code: .authChallenge, "UGFzc3dvcmQ6")))
+        #expect(machine.receiveAuthResponse(b64("pw"), decider: &decider) == .reply(.authFailed))
+        #expect(machine.receive(.auth(mechanism: "CRAM-MD5", initialResponse: nil), decider: &decider)
+            == .reply(SMTPReply(code: .authChallenge, b64("<42.7@h>"))))
+        #expect(machine.receiveAuthResponse("*", decider: &decider) == .reply(.authCancelled))
+        _ = machine.receive(.auth(mechanism: "CRAM-SHA256", initialResponse: nil), decider: &decider)
+        #expect(machine.receiveAuthResponse("%%%", decider: &decider) == .reply(.authUndecodable))
+        _ = machine.receive(.auth(mechanism: "CRAM-MD5", initialResponse: nil), decider: &decider)
+        let digest = String(repeating: "ab", count: 16)
+        #expect(machine.receiveAuthResponse(b64("bob \(digest)"), decider: &decider) == .reply(.authSucceeded))
+        #expect(decider.seen.last == SASLCredentials(mechanism: .cramMD5, identity: "bob",
+                                                      secret: .digest(challenge: "<42.7@h>", response: digest)))
+    }
+
+    @Test("XOAUTH2's failure: the JSON 334, then the 535 whatever the client says")
+    func xoauth2() {
+        var machine = ready()
+        var decider = AuthDecider()
+        let bad = b64("user=badauth@x\u{1}auth=Bearer t\u{1}\u{1}")
+        guard case .reply(let challenge) = machine.receive(.auth(mechanism: "XOAUTH2", initialResponse: bad), decider: &decider) else {
+            Issue.record("no reply"); return
+        }
+        #expect(challenge.code == .authChallenge && challenge.lines == [b64(SASL.oauthError(.xoauth2))])
+        #expect(machine.receiveAuthResponse("", decider: &decider) == .reply(.authFailed))
+        #expect(machine.authenticatedUser == nil)
+    }
+
+    @Test("Sequence: before EHLO, inside a transaction, unknown or unoffered mechanism, TLS only, require-auth")
+    func sequence() {
+        var decider = AuthDecider()
+        var fresh = SMTPSessionStateMachine(configuration: config, clientIP: nil)
+        #expect(fresh.receive(.auth(mechanism: "PLAIN", initialResponse: nil), decider: &decider) == .reply(.sendHeloFirst))
+        var machine = ready()
+        #expect(machine.receive(.auth(mechanism: "GSSAPI", initialResponse: nil), decider: &decider) == .reply(.authMechanismUnknown))
+        _ = machine.receive(.mail(from: .null, parameters: []), decider: &decider)
+        #expect(machine.receive(.auth(mechanism: "PLAIN", initialResponse: nil), decider: &decider) == .reply(.authInTransaction))
+
+        var tlsOnly = config
+        tlsOnly.authOverTLSOnly = true
+        tlsOnly.requireAuth = true
+        var plain = SMTPSessionStateMachine(configuration: tlsOnly, clientIP: nil)
+        _ = plain.receive(.ehlo(domain: "c"), decider: &decider)
+        #expect(plain.receive(.auth(mechanism: "PLAIN", initialResponse: nil), decider: &decider) == .reply(.authNeedsTLS))
+        #expect(plain.receive(.mail(from: .null, parameters: []), decider: &decider) == .reply(.authRequired))
+        var secured = SMTPSessionStateMachine(configuration: tlsOnly, clientIP: nil, secured: true)
+        _ = secured.receive(.ehlo(domain: "c"), decider: &decider)
+        #expect(secured.receive(.auth(mechanism: "PLAIN", initialResponse: b64("\0a\0b")), decider: &decider) == .reply(.authSucceeded))
+        #expect(secured.receive(.mail(from: .null, parameters: []), decider: &decider) == .reply(.senderOK))
+    }
+
+    @Test("SASL's parsers: malformed responses are nil, and a description never shows the secret")
+    func parsers() {
+        #expect(SASL.decode("=") == [])
+        #expect(SASL.decode("not base64!") == nil)
+        #expect(SASL.plain(Array("\0alice".utf8)) == nil)
+        #expect(SASL.plain(Array("admin\0alice\0pw".utf8))?.identity == "alice")
+        #expect(SASL.cram(Array("bob 1234".utf8), mechanism: .cramMD5, challenge: "c") == nil)
+        #expect(SASL.xoauth2(Array("user=a\u{1}\u{1}".utf8)) == nil)
+        #expect(SASL.oauthBearer(Array("n,a=a=2Cb@x,\u{1}auth=Bearer T\u{1}\u{1}".utf8))?.identity == "a,b@x")
+        let credentials = SASLCredentials(mechanism: .plain, identity: "alice", secret: .password("hunter2"))
+        #expect(!"\(credentials)".contains("hunter2"))
+    }
+}

@@ -27,6 +27,10 @@ public struct ReplyCode: Hashable, Sendable, CustomStringConvertible {
     public static let systemHelp = ReplyCode(unchecked: 214)
     public static let serviceReady = ReplyCode(unchecked: 220)
     public static let closing = ReplyCode(unchecked: 221)
+    /// `235`: authentication succeeded (RFC 4954).
+    public static let authSucceeded = ReplyCode(unchecked: 235)
+    /// `334`: a SASL challenge; the client answers with one line (RFC 4954).
+    public static let authChallenge = ReplyCode(unchecked: 334)
     public static let ok = ReplyCode(unchecked: 250)
     public static let cannotVerify = ReplyCode(unchecked: 252)
     public static let startMailInput = ReplyCode(unchecked: 354)
@@ -47,4 +51,10 @@ public struct ReplyCode: Hashable, Sendable, CustomStringConvertible {
     public static let exceededStorage = ReplyCode(unchecked: 552)
     public static let transactionFailed = ReplyCode(unchecked: 554)
     public static let parameterNotImplemented = ReplyCode(unchecked: 555)
+    /// `504`: a parameter (an AUTH mechanism) not implemented.
+    public static let parameterNotImplemented504 = ReplyCode(unchecked: 504)
+    /// `535`: authentication credentials invalid (RFC 4954).
+    public static let authFailed = ReplyCode(unchecked: 535)
+    /// `538`: encryption required for the mechanism (RFC 4954).
+    public static let encryptionRequired = ReplyCode(unchecked: 538)
 }

@@ -24,6 +24,8 @@ public enum SMTPCommand: Hashable, Sendable {
     case help
     /// `STARTTLS` (RFC 3207); takes no parameters.
     case startTLS
+    /// `AUTH mechanism [initial-response]` (RFC 4954); the mechanism upper-cased.
+    case auth(mechanism: String, initialResponse: String?)
     /// A verb sinkhole knows but does not offer: `AUTH`, `BDAT`, `EXPN`, `ETRN`, `TURN`.
     case notImplemented(verb: String)
 
@@ -41,6 +43,7 @@ public enum SMTPCommand: Hashable, Sendable {
         case .vrfy: return "VRFY"
         case .help: return "HELP"
         case .startTLS: return "STARTTLS"
+        case .auth: return "AUTH"
         case .notImplemented(let verb): return verb
         }
     }

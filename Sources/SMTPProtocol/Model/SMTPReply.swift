@@ -132,6 +132,19 @@ extension SMTPReply {
     public static let startTLSInTransaction = make(.badSequence, 5, 5, 1, "STARTTLS not allowed during a mail transaction")
     /// MAIL before STARTTLS under `--require-tls` (RFC 3207 §4).
     public static let mustStartTLS = make(.authenticationRequired, 5, 7, 0, "Must issue a STARTTLS command first")
+    /// AUTH's replies (RFC 4954 §4, §6).
+    public static let authSucceeded = make(.authSucceeded, 2, 7, 0, "Authentication successful")
+    public static let authFailed = make(.authFailed, 5, 7, 8, "Authentication credentials invalid")
+    public static let authCancelled = make(.parameterSyntaxError, 5, 7, 0, "Authentication cancelled")
+    public static let authUndecodable = make(.parameterSyntaxError, 5, 5, 2, "Cannot decode the response (not base64)")
+    public static let authMalformed = make(.parameterSyntaxError, 5, 5, 4, "Malformed authentication response")
+    public static let authMechanismUnknown = make(.parameterNotImplemented504, 5, 5, 4, "Unrecognized authentication type")
+    public static let authInTransaction = make(.badSequence, 5, 5, 1, "AUTH not allowed during a mail transaction")
+    public static let alreadyAuthenticated = make(.badSequence, 5, 5, 1, "Already authenticated")
+    public static let authNeedsTLS = make(.encryptionRequired, 5, 7, 11, "Encryption required for requested authentication mechanism")
+    /// MAIL before AUTH under `--require-auth`.
+    public static let authRequired = make(.authenticationRequired, 5, 7, 0, "Authentication required")
+
     /// What a rule answers STARTTLS to refuse it for now (RFC 3207 §4).
     public static let tlsNotAvailable = make(.tlsNotAvailable, 4, 7, 0, "TLS not available due to temporary reason")
     /// `252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery`
@@ -206,6 +219,7 @@ extension SMTPReply {
     public static let mailSyntax = syntax("Syntax: MAIL FROM:<address>")
     public static let rcptSyntax = syntax("Syntax: RCPT TO:<address>")
     public static let vrfySyntax = syntax("Syntax: VRFY address")
+    public static let authSyntax = syntax("Syntax: AUTH mechanism [initial-response]")
     public static func noParameters(_ verb: String) -> SMTPReply { syntax("Syntax: \(verb) takes no parameters") }
     public static func badParameterValue(_ name: String) -> SMTPReply { syntax("Bad value for parameter \(name)") }
     public static func duplicateParameter(_ name: String) -> SMTPReply { syntax("Duplicate parameter \(name)") }

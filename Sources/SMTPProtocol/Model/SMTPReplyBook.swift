@@ -66,12 +66,13 @@ public final class SMTPReplyBook: Sendable {
     /// STARTTLS inside a mail transaction.
     public let startTLSInTransaction: SMTPReply
 
-    public init(personality: SMTPPersonality, hostname: String) {
+    /// `esmtp: false`: the greeting does not say ESMTP (smtp-sink's `-e`).
+    public init(personality: SMTPPersonality, hostname: String, esmtp: Bool = true) {
         self.personality = personality
         self.hostname = hostname
         switch personality {
         case .sinkhole:
-            greeting = .greeting(hostname: hostname)
+            greeting = esmtp ? .greeting(hostname: hostname) : SMTPReply(code: .serviceReady, "\(hostname) sinkhole")
             helo = .helo(hostname: hostname)
             ehloName = hostname
             senderOK = .senderOK
@@ -88,7 +89,7 @@ public final class SMTPReplyBook: Sendable {
             startTLSInTransaction = .startTLSInTransaction
         case .badsmtp:
             greeting = SMTPReply(code: .serviceReady,
-                                 "\(hostname) ESMTP BadSMTP - The Reliably Unreliable Mail Server https://badsmtp.com")
+                                 "\(hostname) \(esmtp ? "ESMTP " : "")BadSMTP - The Reliably Unreliable Mail Server https://badsmtp.com")
             helo = SMTPReply(code: .ok, Self.badsmtpName)
             ehloName = Self.badsmtpName
             senderOK = Self.plainOK
@@ -114,6 +115,7 @@ public final class SMTPReplyBook: Sendable {
         case .badsmtp:
             // BadSMTP's order, and its closing `250 OK` line.
             var lines = [ehloName]
+            if !capabilities.authMechanisms.isEmpty { lines.append("AUTH " + capabilities.authMechanisms.map(\.rawValue).joined(separator: " ")) }
             if capabilities.eightBitMIME { lines.append("8BITMIME") }
             if let size = capabilities.advertisedSize { lines.append("SIZE \(size)") }
             if capabilities.pipelining { lines.append("PIPELINING") }

@@ -73,7 +73,7 @@ public enum SMTPCommandParser {
         ("HELP", { _ in .help }),
         ("VRFY", parseVrfy),
         ("STARTTLS", { (argument) throws(SMTPParseError) in try noArguments("STARTTLS", argument, .startTLS) }),
-        ("AUTH", { _ in .notImplemented(verb: "AUTH") }),
+        ("AUTH", parseAuth),
         ("BDAT", { _ in .notImplemented(verb: "BDAT") }),
         ("EXPN", { _ in .notImplemented(verb: "EXPN") }),
         ("ETRN", { _ in .notImplemented(verb: "ETRN") }),
@@ -97,6 +97,17 @@ public enum SMTPCommandParser {
     private static func parseEhlo(_ argument: Substring) throws(SMTPParseError) -> SMTPCommand {
         guard !argument.isEmpty else { throw SMTPParseError(.ehloSyntax) }
         return .ehlo(domain: String(argument))
+    }
+
+    // auth = "AUTH" SP sasl-mech [SP initial-response] CRLF (RFC 4954 §4)
+    // sasl-mech = 1*20(UPPER-ALPHA / DIGIT / HYPHEN / UNDERSCORE)
+    private static func parseAuth(_ argument: Substring) throws(SMTPParseError) -> SMTPCommand {
+        let words = argument.split(separator: " ", omittingEmptySubsequences: true)
+        guard (1...2).contains(words.count), let mechanism = words.first, mechanism.count <= 20,
+              mechanism.allSatisfy({ ($0.isASCII && $0.isLetter) || $0.isASCIIDigit || $0 == "-" || $0 == "_" }) else {
+            throw SMTPParseError(.authSyntax)
+        }
+        return .auth(mechanism: mechanism.uppercased(), initialResponse: words.count == 2 ? String(words[1]) : nil)
     }
 
     // vrfy = "VRFY" SP String CRLF

@@ -32,7 +32,10 @@ public enum SMTPEvent: Hashable, Sendable {
     /// `STARTTLS` on a session that offers it, not yet encrypted, outside a
     /// transaction; proceeding sends `220` and starts the handshake.
     case startTLS
-    /// A verb sinkhole knows but does not offer (`AUTH`, `BDAT`, `ETRN`…),
+    /// An AUTH exchange is complete: the decision is its answer (`.proceed`:
+    /// `235`, the client is authenticated; a reply: that, such as `535 5.7.8`).
+    case authenticate(SASLCredentials)
+    /// A verb sinkhole knows but does not offer (`BDAT`, `ETRN`…),
     /// or one it does not know at all.
     case unknown(verb: String)
 
@@ -55,6 +58,7 @@ public enum SMTPEvent: Hashable, Sendable {
         case .help: "HELP"
         case .quit: "QUIT"
         case .startTLS: "STARTTLS"
+        case .authenticate: "AUTH"
         case .unknown: "UNKNOWN"
         }
     }
@@ -132,6 +136,8 @@ public struct SessionCapabilities: Hashable, Sendable {
     public var smtpUTF8 = true
     /// `STARTTLS`: advertised, and accepted (a session that does not offer it answers `502 5.5.1`).
     public var startTLS = false
+    /// `AUTH`'s mechanisms, advertised and accepted; empty: AUTH not offered.
+    public var authMechanisms: [SASLMechanism] = []
     /// Extra keywords, each a line of the EHLO reply, after the standard ones.
     public var extra: [String] = []
 
@@ -159,6 +165,7 @@ public struct SessionCapabilities: Hashable, Sendable {
         if pipelining { out.append("PIPELINING") }
         if let advertisedSize { out.append("SIZE \(advertisedSize)") }
         if startTLS { out.append("STARTTLS") }
+        if !authMechanisms.isEmpty { out.append("AUTH " + authMechanisms.map(\.rawValue).joined(separator: " ")) }
         if eightBitMIME { out.append("8BITMIME") }
         if enhancedStatusCodes { out.append("ENHANCEDSTATUSCODES") }
         if smtpUTF8 { out.append("SMTPUTF8") }
@@ -177,13 +184,16 @@ public struct CapabilityAdjustments: Hashable, Sendable {
     public var smtpUTF8: Bool?
     /// `false` withholds STARTTLS (BadSMTP's `nostarttls`); it cannot be offered where it is not configured.
     public var startTLS: Bool?
+    /// AUTH offers only these of the configured mechanisms (BadSMTP's `authplain`; `noauth`: none).
+    public var authMechanisms: [SASLMechanism]?
     /// More keywords, after the configured ones (James's `/smtpExtensions`).
     public var extra: [String]?
 
     public init(pipelining: Bool? = nil, eightBitMIME: Bool? = nil, advertiseSize: Bool? = nil,
                 maxMessageSize: Int? = nil, enhancedStatusCodes: Bool? = nil, smtpUTF8: Bool? = nil,
-                startTLS: Bool? = nil, extra: [String]? = nil) {
+                startTLS: Bool? = nil, authMechanisms: [SASLMechanism]? = nil, extra: [String]? = nil) {
         self.extra = extra
+        self.authMechanisms = authMechanisms
         self.startTLS = startTLS
         self.pipelining = pipelining
         self.eightBitMIME = eightBitMIME
@@ -202,6 +212,7 @@ public struct CapabilityAdjustments: Hashable, Sendable {
         if let enhancedStatusCodes { out.enhancedStatusCodes = enhancedStatusCodes }
         if let smtpUTF8 { out.smtpUTF8 = smtpUTF8 }
         if let startTLS { out.startTLS = base.startTLS && startTLS }
+        if let authMechanisms { out.authMechanisms = base.authMechanisms.filter(authMechanisms.contains) }
         if let extra { out.extra += extra }
         return out
     }
@@ -288,6 +299,8 @@ public struct SessionSnapshot: Hashable, Sendable {
     public var extended: Bool
     /// `true` on an encrypted connection: implicit TLS, or after STARTTLS.
     public var tls = false
+    /// Who AUTH said the client is, once it succeeded.
+    public var authenticatedUser: String?
 
     public init(clientIP: String?, heloName: String? = nil, reversePath: ReversePath? = nil,
                 recipients: [ForwardPath] = [], extended: Bool = false) {
@@ -307,11 +320,14 @@ public protocol SMTPDecider {
     var contentThreshold: Int? { get }
     /// Whether ``SMTPEvent/endOfData(size:message:)`` should carry the message.
     var wantsMessage: Bool { get }
+    /// A CRAM challenge, `<random.seconds@hostname>` (RFC 2195): unique per exchange.
+    mutating func saslChallenge(hostname: String) -> String
 }
 
 extension SMTPDecider {
     public var contentThreshold: Int? { nil }
     public var wantsMessage: Bool { false }
+    public mutating func saslChallenge(hostname: String) -> String { "<1.1@\(hostname)>" }
 }
 
 /// A decider that always proceeds: every recipient and message accepted.

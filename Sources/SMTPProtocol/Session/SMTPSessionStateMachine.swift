@@ -37,6 +37,23 @@ public struct SessionConfiguration: Hashable, Sendable {
     public var startTLS: Bool
     /// `--require-tls`: MAIL before TLS gets `530 5.7.0 Must issue a STARTTLS command first`.
     public var requireTLS: Bool
+    /// AUTH's mechanisms; empty: AUTH not offered.
+    public var authMechanisms: [SASLMechanism] = []
+    /// AUTH is offered (and taken) only on an encrypted connection.
+    public var authOverTLSOnly = false
+    /// `--require-auth`: MAIL before AUTH gets `530 5.7.0 Authentication required`.
+    public var requireAuth = false
+    /// The EHLO keywords sinkhole can withhold (`--no-pipelining`, `--no-8bitmime`,
+    /// `--no-smtputf8`, `--no-enhancedstatuscodes`; smtp-sink's `-p`, `-8`, `-E`).
+    /// Without ENHANCEDSTATUSCODES the replies go without them too.
+    public var pipelining = true
+    public var eightBitMIME = true
+    public var smtpUTF8 = true
+    public var enhancedStatusCodes = true
+    /// `--no-esmtp` (smtp-sink's `-e`): HELO only; EHLO is an unknown command, the greeting says no ESMTP.
+    public var esmtp = true {
+        didSet { replies = SMTPReplyBook(personality: personality, hostname: hostname, esmtp: esmtp) }
+    }
 
     public init(
         hostname: String,
@@ -44,8 +61,12 @@ public struct SessionConfiguration: Hashable, Sendable {
         maxRecipients: Int = SMTPDefaults.maxRecipients,
         maxMessageSize: Int = SMTPDefaults.maxMessageSize,
         startTLS: Bool = false,
-        requireTLS: Bool = false
+        requireTLS: Bool = false,
+        authMechanisms: [SASLMechanism] = [],
+        requireAuth: Bool = false
     ) {
+        self.authMechanisms = authMechanisms
+        self.requireAuth = requireAuth
         self.startTLS = startTLS
         self.requireTLS = requireTLS
         self.hostname = hostname
@@ -60,7 +81,7 @@ public struct SessionConfiguration: Hashable, Sendable {
         guard personality != self.personality else { return self }
         var copy = self
         copy.personality = personality
-        copy.replies = SMTPReplyBook(personality: personality, hostname: hostname)
+        copy.replies = SMTPReplyBook(personality: personality, hostname: hostname, esmtp: esmtp)
         return copy
     }
 
@@ -68,6 +89,11 @@ public struct SessionConfiguration: Hashable, Sendable {
     public var capabilities: SessionCapabilities {
         var capabilities = SessionCapabilities(maxMessageSize: maxMessageSize)
         capabilities.startTLS = startTLS
+        if !authOverTLSOnly { capabilities.authMechanisms = authMechanisms }
+        capabilities.pipelining = pipelining
+        capabilities.eightBitMIME = eightBitMIME
+        capabilities.smtpUTF8 = smtpUTF8
+        capabilities.enhancedStatusCodes = enhancedStatusCodes
         return capabilities
     }
 
@@ -79,6 +105,9 @@ public struct SessionConfiguration: Hashable, Sendable {
         a.hostname == b.hostname && a.personality == b.personality
             && a.maxRecipients == b.maxRecipients && a.maxMessageSize == b.maxMessageSize
             && a.startTLS == b.startTLS && a.requireTLS == b.requireTLS
+            && a.authMechanisms == b.authMechanisms && a.authOverTLSOnly == b.authOverTLSOnly && a.requireAuth == b.requireAuth
+            && a.pipelining == b.pipelining && a.eightBitMIME == b.eightBitMIME && a.smtpUTF8 == b.smtpUTF8
+            && a.enhancedStatusCodes == b.enhancedStatusCodes && a.esmtp == b.esmtp
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -88,6 +117,14 @@ public struct SessionConfiguration: Hashable, Sendable {
         hasher.combine(maxMessageSize)
         hasher.combine(startTLS)
         hasher.combine(requireTLS)
+        hasher.combine(authMechanisms)
+        hasher.combine(authOverTLSOnly)
+        hasher.combine(requireAuth)
+        hasher.combine(pipelining)
+        hasher.combine(eightBitMIME)
+        hasher.combine(smtpUTF8)
+        hasher.combine(enhancedStatusCodes)
+        hasher.combine(esmtp)
     }
 }
 
@@ -145,17 +182,37 @@ public struct SMTPSessionStateMachine: Sendable {
         self.capabilities = configuration.capabilities
         if secured {
             snapshot.tls = true
-            capabilities.startTLS = false
+            capabilities = baseCapabilities
         }
     }
 
     /// The connection is encrypted (implicit TLS, or after STARTTLS).
     public var secured: Bool { snapshot.tls }
 
+    /// Where an AUTH exchange stands: the next line is the client's response, not a command.
+    private enum AuthStep: Hashable, Sendable {
+        case response(SASLMechanism)
+        case loginUser
+        case loginPassword(user: String)
+        case cram(SASLMechanism, challenge: String)
+        /// A token mechanism failed: its JSON error is out; the client's next line gets this reply.
+        case oauthFailed(SMTPReply)
+    }
+    private var authStep: AuthStep?
+
+    /// `true` while an AUTH exchange waits for the client's next line: give
+    /// that line to ``receiveAuthResponse(_:decider:)``, not to the parser.
+    public var awaitingAuthResponse: Bool { authStep != nil }
+    /// Who AUTH said the client is.
+    public var authenticatedUser: String? { snapshot.authenticatedUser }
+
     /// What the session offers before the policy's changes: STARTTLS only until TLS is on.
     private var baseCapabilities: SessionCapabilities {
         var base = configuration.capabilities
-        if snapshot.tls { base.startTLS = false }
+        if snapshot.tls {
+            base.startTLS = false
+            base.authMechanisms = configuration.authMechanisms
+        }
         return base
     }
 
@@ -228,6 +285,9 @@ public struct SMTPSessionStateMachine: Sendable {
             startOver(helo: domain, extended: false)
             capabilities = baseCapabilities
             return finish(decision, normal: replies.helo)
+        case .ehlo where !configuration.esmtp:
+            // An SMTP server of RFC 821's day: EHLO is no command it knows (RFC 5321 §4.1.4).
+            return .reply(replies.adapt(.commandUnrecognized))
         case .ehlo(let domain):
             let decision = decide(.ehlo(domain), &decider)
             guard decision.action.takesEffect else { return finish(decision, normal: .ok) }
@@ -262,6 +322,8 @@ public struct SMTPSessionStateMachine: Sendable {
             return finish(decide(.help, &decider), normal: replies.help)
         case .startTLS:
             return startTLS(decider: &decider)
+        case .auth(let mechanism, let initialResponse):
+            return auth(mechanism: mechanism, initialResponse: initialResponse, decider: &decider)
         case .notImplemented(let verb):
             let event: SMTPEvent = verb == "EXPN" ? .expn : .unknown(verb: verb)
             return finish(decide(event, &decider), normal: replies.notImplemented(verb: verb))
@@ -354,6 +416,7 @@ public struct SMTPSessionStateMachine: Sendable {
         default: break
         }
         if configuration.requireTLS && !snapshot.tls { return .reply(replies.adapt(.mustStartTLS)) }
+        if configuration.requireAuth && snapshot.authenticatedUser == nil { return .reply(replies.adapt(.authRequired)) }
         for parameter in parameters {
             switch parameter {
             case .size(let declared) where declared > capabilities.maxMessageSize:
@@ -391,6 +454,94 @@ public struct SMTPSessionStateMachine: Sendable {
         if case .proceedWith(let reply) = decision.action { return .startTLS(reply) }
         return .startTLS(replies.readyToStartTLS)
     }
+
+    // MARK: - AUTH (RFC 4954)
+
+    private mutating func auth(mechanism name: String, initialResponse: String?, decider: inout some SMTPDecider) -> SessionAction {
+        guard !capabilities.authMechanisms.isEmpty else {
+            // Configured, but not before TLS: say so (RFC 4954 §6); else not offered at all.
+            if !configuration.authMechanisms.isEmpty && configuration.authOverTLSOnly && !snapshot.tls {
+                return .reply(replies.adapt(.authNeedsTLS))
+            }
+            return .reply(replies.notImplemented(verb: "AUTH"))
+        }
+        switch state {
+        case .greeted: return .reply(replies.sequence(.beforeHelo, verb: "AUTH"))
+        case .transaction: return .reply(replies.adapt(.authInTransaction))
+        default: break
+        }
+        if snapshot.authenticatedUser != nil { return .reply(replies.adapt(.alreadyAuthenticated)) }
+        guard let mechanism = SASLMechanism(rawValue: name), capabilities.authMechanisms.contains(mechanism) else {
+            return .reply(replies.adapt(.authMechanismUnknown))
+        }
+        switch mechanism {
+        case .plain, .xoauth2, .oauthBearer:
+            if let initialResponse { return authResponse(initialResponse, step: .response(mechanism), decider: &decider) }
+            authStep = .response(mechanism)
+            return .reply(SMTPReply(code: .authChallenge, ""))
+        case .login:
+            if let initialResponse { return authResponse(initialResponse, step: .loginUser, decider: &decider) }
+            authStep = .loginUser
+            return .reply(Self.loginUsername)
+        case .cramMD5, .cramSHA256:
+            // CRAM's first message is the server's: an initial response is a client error.
+            if initialResponse != nil { return .reply(replies.adapt(.authMalformed)) }
+            let challenge = decider.saslChallenge(hostname: configuration.hostname)
+            authStep = .cram(mechanism, challenge: challenge)
+            return .reply(SMTPReply(code: .authChallenge, SASL.encode(challenge)))
+        }
+    }
+
+    /// The client's line during an AUTH exchange: its next response, `*` to cancel.
+    public mutating func receiveAuthResponse(_ line: String, decider: inout some SMTPDecider) -> SessionAction {
+        delivery = SMTPDelivery()
+        decided = false
+        deliver = nil
+        guard let step = authStep, state != .closed else { return .none }
+        authStep = nil
+        return authResponse(line, step: step, decider: &decider)
+    }
+
+    private mutating func authResponse(_ line: String, step: AuthStep, decider: inout some SMTPDecider) -> SessionAction {
+        if case .oauthFailed(let reply) = step { return .reply(reply) }  // whatever the client said (RFC 7628 §3.2.3)
+        if line == "*" { return .reply(replies.adapt(.authCancelled)) }
+        guard let bytes = SASL.decode(line) else { return .reply(replies.adapt(.authUndecodable)) }
+        let credentials: SASLCredentials?
+        switch step {
+        case .response(.plain): credentials = SASL.plain(bytes)
+        case .response(.xoauth2): credentials = SASL.xoauth2(bytes)
+        case .response(.oauthBearer): credentials = SASL.oauthBearer(bytes)
+        case .response: credentials = nil
+        case .loginUser:
+            guard let user = String(validating: bytes, as: UTF8.self), !user.isEmpty else { return .reply(replies.adapt(.authMalformed)) }
+            authStep = .loginPassword(user: user)
+            return .reply(Self.loginPassword)
+        case .loginPassword(let user):
+            guard let password = String(validating: bytes, as: UTF8.self) else { return .reply(replies.adapt(.authMalformed)) }
+            credentials = SASLCredentials(mechanism: .login, identity: user, secret: .password(password))
+        case .cram(let mechanism, let challenge):
+            credentials = SASL.cram(bytes, mechanism: mechanism, challenge: challenge)
+        case .oauthFailed: credentials = nil
+        }
+        guard let credentials else { return .reply(replies.adapt(.authMalformed)) }
+        let decision = decide(.authenticate(credentials), &decider)
+        switch decision.action {
+        case .proceed, .proceedWith:
+            snapshot.authenticatedUser = credentials.identity
+            if case .proceedWith(let reply) = decision.action { return .reply(reply) }
+            return .reply(replies.adapt(.authSucceeded))
+        case .reply(let reply) where credentials.mechanism.isOAuth && !reply.code.isPositive && !reply.closesConnection:
+            // Google's XOAUTH2 and RFC 7628: the error as a 334 challenge; the 5xx after the client's answer.
+            authStep = .oauthFailed(reply)
+            return .reply(SMTPReply(code: .authChallenge, SASL.encode(SASL.oauthError(credentials.mechanism))))
+        default:
+            return finish(decision, normal: replies.adapt(.authSucceeded))
+        }
+    }
+
+    /// LOGIN's prompts: base64 of `Username:` and `Password:`.
+    private static let loginUsername = SMTPReply(code: .authChallenge, "VXNlcm5hbWU6")
+    private static let loginPassword = SMTPReply(code: .authChallenge, "UGFzc3dvcmQ6")
 
     private mutating func rcpt(to: ForwardPath, parameters: [MailParameter], decider: inout some SMTPDecider) -> SessionAction {
         switch state {

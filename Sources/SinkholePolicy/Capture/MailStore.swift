@@ -49,6 +49,10 @@ public struct CapturedMail: Sendable {
     public var message: [UInt8]
     /// Fetched whole through the API (Mailpit's `Read`).
     public var read = false
+    /// Who AUTH said the client was; nil: not authenticated.
+    public var authUser: String?
+    /// The TLS version the message came over (`TLSv1.3`); nil: in plain.
+    public var tls: String?
     /// The transaction as it went: each command from MAIL FROM on, the reply
     /// sent and the decision behind it (`rule r3`; nil for the protocol's own).
     public var transaction: [Step] = []

@@ -23,6 +23,8 @@ public enum RuleCommand: String, CaseIterable, Hashable, Sendable {
     case help = "HELP"
     case quit = "QUIT"
     case startTLS = "STARTTLS"
+    /// AUTH, once the client's credentials are in (the reply to the exchange).
+    case auth = "AUTH"
     case unknown = "UNKNOWN"
 
     /// Parses a command name case-insensitively: smtp-sink's names, James's
@@ -55,6 +57,7 @@ public enum RuleCommand: String, CaseIterable, Hashable, Sendable {
         case .help: self = .help
         case .quit: self = .quit
         case .startTLS: self = .startTLS
+        case .authenticate: self = .auth
         case .unknown: self = .unknown
         }
     }
@@ -81,6 +84,7 @@ public enum RuleCommand: String, CaseIterable, Hashable, Sendable {
         case .quit: 1 << 14
         case .unknown: 1 << 15
         case .startTLS: 1 << 16
+        case .auth: 1 << 17
         }
     }
 }

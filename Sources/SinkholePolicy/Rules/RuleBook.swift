@@ -53,6 +53,8 @@ struct RuleInput {
             case .vrfy(let argument): return argument
             case .endOfData(_, let message): return message ?? ""
             case .unknown(let verb): return verb
+            // "PLAIN alice@example.com": the mechanism and who the client says it is; never the secret.
+            case .authenticate(let credentials): return credentials.mechanism.rawValue + " " + credentials.identity
             default: return ""
             }
         case .clientIP: return session.clientIP

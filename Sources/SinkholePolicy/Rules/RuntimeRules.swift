@@ -164,7 +164,7 @@ public struct ChaosTriggers: Hashable, Sendable {
 
     public var sender = Trigger(errorCode: 451, probability: 0)
     public var recipient = Trigger(errorCode: 451, probability: 0)
-    /// Stored and listed; fires once sinkhole offers AUTH.
+    /// At AUTH, once the client's credentials are in (Mailpit answers right after the mechanism).
     public var authentication = Trigger(errorCode: 535, probability: 0)
 
     public init() {}
@@ -172,7 +172,8 @@ public struct ChaosTriggers: Hashable, Sendable {
     /// The rules the triggers stand for: Mailpit's texts, no enhanced code.
     func rules() -> [ConfigValue] {
         [("chaos-sender", "MAIL", sender, "Chaos sender error"),
-         ("chaos-recipient", "RCPT", recipient, "Chaos recipient error")]
+         ("chaos-recipient", "RCPT", recipient, "Chaos recipient error"),
+         ("chaos-authentication", "AUTH", authentication, "Chaos authentication error")]
             .filter { $0.2.probability > 0 }
             .map { id, command, trigger, text in
                 .map([("id", .string(id)), ("command", .string(command)),
