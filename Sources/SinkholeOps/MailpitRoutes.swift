@@ -345,7 +345,10 @@ struct MailpitRoutes: Sendable {
                 ("ClientIP", .string(parsed.mail.clientIP)),
                 ("Helo", .string(parsed.mail.helo)),
                 ("Listener", .string(parsed.mail.listener)),
-                ("TLS", parsed.mail.tls.map(JSONOutput.string) ?? .null),
+                ("TLS", parsed.mail.tls.map { tls in
+                    .object([("Version", .string(tls.version)), ("Cipher", tls.cipher.map(JSONOutput.string) ?? .null),
+                             ("ServerName", tls.serverName.map(JSONOutput.string) ?? .null)])
+                } ?? .null),
                 ("AuthUser", parsed.mail.authUser.map(JSONOutput.string) ?? .null),
                 ("MailFrom", .string(parsed.mail.from)),
                 ("Recipients", .list(parsed.mail.recipients.map { .string($0.address) })),

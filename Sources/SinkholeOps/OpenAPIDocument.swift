@@ -1959,9 +1959,30 @@ enum OpenAPIDocument {
                 "type": "string"
               },
               "TLS": {
-                "type": "string",
+                "type": "object",
                 "nullable": true,
-                "description": "The TLS version the message came over (`TLSv1.3`), or null in plain."
+                "description": "How the message came over TLS, or null in plain.",
+                "required": [
+                  "Version",
+                  "Cipher",
+                  "ServerName"
+                ],
+                "properties": {
+                  "Version": {
+                    "type": "string",
+                    "description": "`TLSv1.3` or `TLSv1.2`."
+                  },
+                  "Cipher": {
+                    "type": "string",
+                    "nullable": true,
+                    "description": "IANA's name of the cipher suite, read off the ServerHello."
+                  },
+                  "ServerName": {
+                    "type": "string",
+                    "nullable": true,
+                    "description": "The client's SNI name, if it sent one."
+                  }
+                }
               },
               "AuthUser": {
                 "type": "string",

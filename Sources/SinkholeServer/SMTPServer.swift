@@ -148,6 +148,7 @@ public final class SMTPServer: Service, Sendable {
                     }
                     let mode = modes.current
                     if implicitTLS, let tls {
+                        try handlers.addHandler(TLSHelloTap())
                         try handlers.addHandler(NIOSSLServerHandler(context: tls.context(tlsProfile)))
                     }
                     try handlers.addHandler(SMTPSessionHandler(

@@ -80,6 +80,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private let tlsProfile: CertificateProfile
     /// The negotiated version, once the handshake is done (`TLSv1.3`).
     private var tlsVersion: String?
+    /// The cipher suite and the client's SNI name, read off the handshake.
+    private var tlsCipher: String?
+    private var tlsServerName: String?
     /// A handshake is under way: its failure is this session's end.
     private var handshaking = false
     /// A rule's `tls_garbage`: the ClientHello gets bytes that are no TLS.
@@ -402,6 +405,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         if tls != nil, let event = event as? TLSUserEvent {
             if case .handshakeCompleted = event { handshakeCompleted(context: context) }
             context.fireUserInboundEventTriggered(event)
+        } else if tls != nil, let hello = event as? TLSHelloSeen {
+            tlsCipher = hello.cipher
+            tlsServerName = hello.serverName
         } else if event is ShutdownRequested {
             guard !closing else { return }
             if session.isReceivingData {
@@ -474,6 +480,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         ]
         if let lastReplyCode { metadata["last_reply"] = .stringConvertible(lastReplyCode) }
         if let tlsVersion { metadata["tls"] = "\(tlsVersion)" }
+        if let tlsCipher { metadata["tls_cipher"] = "\(tlsCipher)" }
+        if let tlsServerName { metadata["tls_sni"] = "\(tlsServerName)" }
         if let user = session.authenticatedUser { metadata["auth_user"] = "\(user)" }
         if let record = policy.lastRecord {
             metadata["decided_by"] = "\(record.layer.rawValue)"
@@ -614,6 +622,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         if reading { halt.insert(.upgrading) }
         do {
             try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context(tlsProfile)), position: .first)
+            try context.pipeline.syncOperations.addHandler(TLSHelloTap(), position: .first)
             handshaking = true
         } catch {
             notice("tls_handshake_failed", ["reason": "\(error)"])
@@ -632,7 +641,10 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         let version = (try? context.pipeline.syncOperations.nioSSL_tlsVersion()).flatMap { $0 }
         tlsVersion = version.map(Self.describe) ?? "unknown"
         metrics?.tlsHandshakes.increment()
-        if journalRoom > 0 { note(.note, "TLS \(tlsVersion ?? "unknown") established") }
+        if journalRoom > 0 {
+            note(.note, "TLS \(tlsVersion ?? "unknown") established, cipher \(tlsCipher ?? "unknown")"
+                + (tlsServerName.map { ", SNI \($0)" } ?? ""))
+        }
     }
 
     /// The failure's kind, read off BoringSSL's reason codes in the error
@@ -1086,7 +1098,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                     message: Array(text.readableBytesView))
                 mail.transaction = transactionSteps
                 mail.authUser = session.authenticatedUser
-                mail.tls = tlsVersion
+                mail.tls = tlsVersion.map { CapturedMail.TLS(version: $0, cipher: tlsCipher, serverName: tlsServerName) }
                 if let reply = action.reply {
                     mail.transaction.append(CapturedMail.Step(command: ".", reply: Self.text(of: outgoing(reply)),
                                                               decision: decisionText()))

@@ -81,6 +81,25 @@ def test_starttls_with_smtplib_encrypts_the_session_and_starts_it_over(sinkhole,
     assert server.metrics()["sinkhole_tls_handshakes_total"] == 1
 
 
+def test_the_version_cipher_and_sni_are_logged_and_kept_with_the_message(sinkhole, tmp_path):
+    server, ca = start(sinkhole, tmp_path, "--tls-listen", "127.0.0.1:0", "--capture", "memory")
+    _, implicit = listening_ports(server, 2)
+    client = smtplib.SMTP_SSL("localhost", implicit, local_hostname="client.test", timeout=15, context=context(ca))
+    version, (cipher, _, _) = client.sock.version(), client.sock.cipher()
+    client.sendmail("alice@example.com", ["bob@example.com"], b"Subject: sni\r\n\r\nbody\r\n")
+    client.quit()
+    line = server.wait_for_log(lambda e: e.get("event") == "connection" and e.get("outcome") == "quit")
+    # Python names TLS 1.3's suites as IANA does.
+    assert (line["tls"], line["tls_cipher"], line["tls_sni"]) == (version, cipher, "localhost")
+    api = f"http://127.0.0.1:{server.http_port}/api/v1"
+    [summary] = requests.get(f"{api}/messages", timeout=10).json()["messages"]
+    message = requests.get(f"{api}/message/{summary['ID']}", timeout=10).json()
+    assert message["SMTP"]["TLS"] == {"Version": version, "Cipher": cipher, "ServerName": "localhost"}
+    [session] = requests.get(f"{api}/sessions", timeout=10).json()["sessions"]
+    transcript = requests.get(f"{api}/sessions/{session['id']}", timeout=10).json()["transcript"]
+    assert any(entry["text"] == f"TLS {version} established, cipher {cipher}, SNI localhost" for entry in transcript)
+
+
 def test_implicit_tls_with_smtp_ssl_and_openssl_s_client(sinkhole, tmp_path):
     server, ca = start(sinkhole, tmp_path, "--tls-listen", "127.0.0.1:0")
     plain, implicit = listening_ports(server, 2)

@@ -51,8 +51,23 @@ public struct CapturedMail: Sendable {
     public var read = false
     /// Who AUTH said the client was; nil: not authenticated.
     public var authUser: String?
-    /// The TLS version the message came over (`TLSv1.3`); nil: in plain.
-    public var tls: String?
+    /// How the message came over TLS; nil: in plain.
+    public var tls: TLS?
+
+    public struct TLS: Hashable, Sendable {
+        /// `TLSv1.3`, `TLSv1.2`.
+        public var version: String
+        /// IANA's name of the cipher suite.
+        public var cipher: String?
+        /// The client's SNI name, if it sent one.
+        public var serverName: String?
+
+        public init(version: String, cipher: String?, serverName: String?) {
+            self.version = version
+            self.cipher = cipher
+            self.serverName = serverName
+        }
+    }
     /// The transaction as it went: each command from MAIL FROM on, the reply
     /// sent and the decision behind it (`rule r3`; nil for the protocol's own).
     public var transaction: [Step] = []
