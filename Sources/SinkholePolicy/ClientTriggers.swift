@@ -106,9 +106,18 @@ public enum ClientTriggers {
         /// `noauth` (none), `authplain`, `authlogin`, `authcram`, `authoauth`: the mechanisms
         /// offered, of those configured; nil: as configured. Not offered is refused too.
         public var authMechanisms: [SASLMechanism]?
+        /// `tlsexpired`, `tlsselfsigned`, `tlswronghost`, `tlsnotyetvalid`, `tlsuntrustedca`,
+        /// `tlsweakkey`, `tlsvalid`: the certificate a STARTTLS in this session presents.
+        public var tlsProfile: String?
 
         public var isEmpty: Bool { self == EHLOKeywords() }
     }
+
+    /// sinkhole's own EHLO keywords for the certificate profiles.
+    static let tlsProfileKeywords = [
+        ("tlsvalid", "valid"), ("tlsselfsigned", "self-signed"), ("tlsexpired", "expired"), ("tlsnotyetvalid", "not-yet-valid"),
+        ("tlswronghost", "wrong-host"), ("tlsuntrustedca", "untrusted-ca"), ("tlsweakkey", "weak-key"),
+    ]
 
     public static func ehloKeywords(_ name: String) -> EHLOKeywords {
         var keywords = EHLOKeywords()
@@ -121,7 +130,8 @@ public enum ClientTriggers {
             let lower = byte | 0x20
             switch (previous, lower) {
             case (UInt8(ascii: "n"), UInt8(ascii: "o")), (UInt8(ascii: "d"), UInt8(ascii: "l")),
-                 (UInt8(ascii: "s"), UInt8(ascii: "i")), (UInt8(ascii: "r"), UInt8(ascii: "e")), (UInt8(ascii: "a"), UInt8(ascii: "u")):
+                 (UInt8(ascii: "s"), UInt8(ascii: "i")), (UInt8(ascii: "r"), UInt8(ascii: "e")), (UInt8(ascii: "a"), UInt8(ascii: "u")),
+                 (UInt8(ascii: "t"), UInt8(ascii: "l")):
                 maybe = true
             default: break
             }
@@ -142,6 +152,7 @@ public enum ClientTriggers {
             if part.contains("noenhancedstatuscodes") { keywords.noEnhancedStatusCodes = true }
             if part.contains("nosmtputf8") { keywords.noSMTPUTF8 = true }
             if part.contains("nostarttls") { keywords.noStartTLS = true }
+            for (keyword, profile) in Self.tlsProfileKeywords where part.contains(keyword) { keywords.tlsProfile = profile }
             // BadSMTP: the last part with an auth keyword wins; in a part, plain > login > cram > oauth.
             if part.contains("authplain") { keywords.authMechanisms = [.plain] }
             else if part.contains("authlogin") { keywords.authMechanisms = [.login] }

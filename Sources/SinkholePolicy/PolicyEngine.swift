@@ -372,6 +372,7 @@ public struct SessionPolicy: SMTPDecider, Sendable {
             if keywords.noSMTPUTF8 { adjustments.smtpUTF8 = false }
             if keywords.noStartTLS { adjustments.startTLS = false }
             if let mechanisms = keywords.authMechanisms { adjustments.authMechanisms = mechanisms }
+            if let profile = keywords.tlsProfile { adjustments.tlsProfile = profile }
             note(.trigger, event, "ehlo-keywords", .capabilities)
             return SMTPDecision(.proceed, adjustments: adjustments)
         case .mail(let path, _):

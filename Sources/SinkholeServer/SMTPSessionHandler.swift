@@ -621,7 +621,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         }
         if reading { halt.insert(.upgrading) }
         do {
-            try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context(tlsProfile)), position: .first)
+            // BadSMTP-style: the EHLO name may ask for a certificate profile (`tlsexpired-…`).
+            let profile = session.tlsProfile.flatMap { CertificateProfile(parsing: $0) } ?? tlsProfile
+            try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context(profile)), position: .first)
             try context.pipeline.syncOperations.addHandler(TLSHelloTap(), position: .first)
             handshaking = true
         } catch {

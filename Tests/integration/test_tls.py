@@ -441,3 +441,34 @@ def test_a_certificate_that_is_not_pem_exits_2(tmp_path):
     result = run_sinkhole("--http-listen", "none", "--listen", "127.0.0.1:0", "--tls-cert", str(cert), "--tls-key", str(key))
     assert result.returncode == 2
     assert_one_line_error(result, f"--tls-cert {cert}: not a readable PEM certificate")
+
+
+def test_the_ehlo_name_picks_the_certificate_for_that_session(sinkhole, tmp_path):
+    server, ca = start(sinkhole, tmp_path)
+    for helo, refusal in (("tlsexpired.client.test", "certificate has expired"),
+                          ("tlswronghost-nopipelining.client.test", "IP address mismatch"),
+                          ("tlsselfsigned.client.test", "self-signed certificate")):
+        client = smtplib.SMTP(server.host, server.port, local_hostname=helo, timeout=15)
+        client.ehlo()
+        with pytest.raises(ssl.SSLCertVerificationError, match=refusal):
+            client.starttls(context=context(ca))
+        client.close()
+    client = smtplib.SMTP(server.host, server.port, local_hostname="client.test", timeout=15)
+    client.ehlo()
+    assert client.starttls(context=context(ca))[0] == 220
+    client.quit()
+
+
+def test_auth_is_tls_only_on_a_listener_that_is_not_loopback(sinkhole, tmp_path):
+    server, ca = start(sinkhole, tmp_path, "--auth", "--listen", "0.0.0.0:0")
+    _, wildcard = listening_ports(server, 2)
+    loopback = smtplib.SMTP(server.host, server.port, local_hostname="client.test", timeout=15)
+    assert any(line.startswith(b"AUTH ") for line in loopback.ehlo()[1].split(b"\n"))
+    loopback.quit()
+    client = smtplib.SMTP("127.0.0.1", wildcard, local_hostname="client.test", timeout=15)
+    assert not any(line.startswith(b"AUTH ") for line in client.ehlo()[1].split(b"\n"))
+    assert client.docmd("AUTH", "PLAIN AGEAYg==") == (538, b"5.7.11 Encryption required for requested authentication mechanism")
+    client.starttls(context=context(ca))
+    assert any(line.startswith(b"AUTH ") for line in client.ehlo()[1].split(b"\n"))
+    assert client.login("alice", "pw")[0] == 235
+    client.quit()

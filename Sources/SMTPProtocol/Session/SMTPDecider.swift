@@ -186,6 +186,8 @@ public struct CapabilityAdjustments: Hashable, Sendable {
     public var startTLS: Bool?
     /// AUTH offers only these of the configured mechanisms (BadSMTP's `authplain`; `noauth`: none).
     public var authMechanisms: [SASLMechanism]?
+    /// The certificate profile a STARTTLS in this session presents (`tlsexpired` in the EHLO name).
+    public var tlsProfile: String?
     /// More keywords, after the configured ones (James's `/smtpExtensions`).
     public var extra: [String]?
 

@@ -205,6 +205,8 @@ public struct SMTPSessionStateMachine: Sendable {
     public var awaitingAuthResponse: Bool { authStep != nil }
     /// Who AUTH said the client is.
     public var authenticatedUser: String? { snapshot.authenticatedUser }
+    /// The certificate profile the last EHLO asked for, for a STARTTLS to present; nil: the listener's.
+    public private(set) var tlsProfile: String?
 
     /// What the session offers before the policy's changes: STARTTLS only until TLS is on.
     private var baseCapabilities: SessionCapabilities {
@@ -294,6 +296,7 @@ public struct SMTPSessionStateMachine: Sendable {
             startOver(helo: domain, extended: true)
             let base = baseCapabilities
             capabilities = decision.adjustments?.applied(to: base) ?? base
+            tlsProfile = decision.adjustments?.tlsProfile
             return finish(decision, normal: replies.ehlo(capabilities))
         case .mail(let from, let parameters):
             return mail(from: from, parameters: parameters, decider: &decider)
