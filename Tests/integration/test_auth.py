@@ -15,6 +15,7 @@ import smtplib
 import ssl
 import subprocess
 import textwrap
+import time
 
 import pytest
 import requests
@@ -224,6 +225,11 @@ def test_badsmtp_personality_puts_auth_first_and_its_trigger_fires(sinkhole):
     assert client.command(b"MAIL FROM:<auth535@example.com>") == (250, b"OK")
     assert client.command(b"RSET") == (250, b"OK")
     assert client.command(b"AUTH PLAIN " + b64("\0alice\0pw").encode()) == (535, b"Authentication failed")
+    # BadSMTP's own words for AUTH's outcomes (a new session: the armed trigger lasts until a message).
+    client, _ = raw_session(server)
+    assert client.command(b"AUTH GSSAPI") == (504, b"Authentication mechanism not supported")
+    assert client.command(b"AUTH PLAIN " + b64("\0badauth@x\0pw").encode()) == (535, b"Authentication failed")
+    assert client.command(b"AUTH PLAIN " + b64("\0goodauth@x\0pw").encode()) == (235, b"Authentication successful")
 
 
 def test_auth_through_rules_and_mailpits_chaos(sinkhole, tmp_path):
@@ -234,6 +240,10 @@ def test_auth_through_rules_and_mailpits_chaos(sinkhole, tmp_path):
             command: AUTH
             condition: {operator: prefix, matchingValue: CRAM-}
             response: {code: 504, enhancedCode: 5.5.4, message: Not that one}
+          - id: slow
+            command: AUTH
+            condition: {operator: contains, matchingValue: slow@}
+            response: {delay: 500ms}
           - id: fail-first
             command: AUTH
             condition: {operator: contains, matchingValue: flaky}
@@ -246,6 +256,9 @@ def test_auth_through_rules_and_mailpits_chaos(sinkhole, tmp_path):
     assert login(server, "CRAM-MD5", "alice", "pw") == (504, b"5.5.4 Not that one")
     assert login(server, "PLAIN", "flaky@example.com", "pw") == (454, b"4.7.0 Temporary authentication failure")
     assert login(server, "PLAIN", "flaky@example.com", "pw") == (235, b"2.7.0 Authentication successful")
+    started = time.monotonic()
+    assert login(server, "LOGIN", "slow@example.com", "pw") == (235, b"2.7.0 Authentication successful")
+    assert time.monotonic() - started >= 0.5
     line = server.wait_for_log(lambda e: e.get("event") == "connection" and e.get("rule") == "no-cram")
     assert line["decided_at"] == "AUTH"
     response = requests.put(f"http://127.0.0.1:{server.http_port}/api/v1/chaos",

@@ -65,6 +65,10 @@ public final class SMTPReplyBook: Sendable {
     public let tlsAlreadyActive: SMTPReply
     /// STARTTLS inside a mail transaction.
     public let startTLSInTransaction: SMTPReply
+    /// AUTH's outcome, and a mechanism it does not offer.
+    public let authSucceeded: SMTPReply
+    public let authFailed: SMTPReply
+    public let authMechanismUnknown: SMTPReply
 
     /// `esmtp: false`: the greeting does not say ESMTP (smtp-sink's `-e`).
     public init(personality: SMTPPersonality, hostname: String, esmtp: Bool = true) {
@@ -87,6 +91,9 @@ public final class SMTPReplyBook: Sendable {
             readyToStartTLS = .readyToStartTLS
             tlsAlreadyActive = .tlsAlreadyActive
             startTLSInTransaction = .startTLSInTransaction
+            authSucceeded = .authSucceeded
+            authFailed = .authFailed
+            authMechanismUnknown = .authMechanismUnknown
         case .badsmtp:
             greeting = SMTPReply(code: .serviceReady,
                                  "\(hostname) \(esmtp ? "ESMTP " : "")BadSMTP - The Reliably Unreliable Mail Server https://badsmtp.com")
@@ -104,6 +111,9 @@ public final class SMTPReplyBook: Sendable {
             readyToStartTLS = SMTPReply(code: .serviceReady, "Ready to start TLS")
             tlsAlreadyActive = SMTPReply(code: .transactionFailed, "TLS already started")
             startTLSInTransaction = Self.notAllowed("STARTTLS", in: "RCPT")
+            authSucceeded = SMTPReply(code: .authSucceeded, "Authentication successful")
+            authFailed = SMTPReply(code: .authFailed, "Authentication failed")
+            authMechanismUnknown = SMTPReply(code: .parameterNotImplemented504, "Authentication mechanism not supported")
         }
     }
 

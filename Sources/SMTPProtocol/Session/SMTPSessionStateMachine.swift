@@ -475,7 +475,7 @@ public struct SMTPSessionStateMachine: Sendable {
         }
         if snapshot.authenticatedUser != nil { return .reply(replies.adapt(.alreadyAuthenticated)) }
         guard let mechanism = SASLMechanism(rawValue: name), capabilities.authMechanisms.contains(mechanism) else {
-            return .reply(replies.adapt(.authMechanismUnknown))
+            return .reply(replies.authMechanismUnknown)
         }
         switch mechanism {
         case .plain, .xoauth2, .oauthBearer:
@@ -532,13 +532,16 @@ public struct SMTPSessionStateMachine: Sendable {
         case .proceed, .proceedWith:
             snapshot.authenticatedUser = credentials.identity
             if case .proceedWith(let reply) = decision.action { return .reply(reply) }
-            return .reply(replies.adapt(.authSucceeded))
-        case .reply(let reply) where credentials.mechanism.isOAuth && !reply.code.isPositive && !reply.closesConnection:
+            return .reply(replies.authSucceeded)
+        case .reply(let refusal) where credentials.mechanism.isOAuth && !refusal.code.isPositive && !refusal.closesConnection:
             // Google's XOAUTH2 and RFC 7628: the error as a 334 challenge; the 5xx after the client's answer.
-            authStep = .oauthFailed(reply)
+            authStep = .oauthFailed(refusal == .authFailed ? replies.authFailed : refusal)
             return .reply(SMTPReply(code: .authChallenge, SASL.encode(SASL.oauthError(credentials.mechanism))))
+        case .reply(.authFailed):
+            // The credential check's refusal, in the personality's words.
+            return .reply(replies.authFailed)
         default:
-            return finish(decision, normal: replies.adapt(.authSucceeded))
+            return finish(decision, normal: replies.authSucceeded)
         }
     }
 
