@@ -78,11 +78,19 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private let tls: TLSServerContexts?
     /// Which certificate this listener presents.
     private let tlsProfile: CertificateProfile
-    /// The negotiated version, once the handshake is done (`TLSv1.3`).
-    private var tlsVersion: String?
-    /// The cipher suite and the client's SNI name, read off the handshake.
-    private var tlsCipher: String?
-    private var tlsServerName: String?
+    /// What the handshake settled, boxed: a plain session carries one word for it
+    /// (and the handler stays in malloc's small, fast size classes).
+    private final class TLSInfo {
+        /// The negotiated version (`TLSv1.3`), once the handshake is done.
+        var version: String?
+        /// The cipher suite and the client's SNI name, read off the handshake.
+        var cipher: String?
+        var serverName: String?
+    }
+    private var tlsInfo: TLSInfo?
+    private var tlsVersion: String? { tlsInfo?.version }
+    private var tlsCipher: String? { tlsInfo?.cipher }
+    private var tlsServerName: String? { tlsInfo?.serverName }
     /// A handshake is under way: its failure is this session's end.
     private var handshaking = false
     /// A rule's `tls_garbage`: the ClientHello gets bytes that are no TLS.
@@ -406,8 +414,10 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             if case .handshakeCompleted = event { handshakeCompleted(context: context) }
             context.fireUserInboundEventTriggered(event)
         } else if tls != nil, let hello = event as? TLSHelloSeen {
-            tlsCipher = hello.cipher
-            tlsServerName = hello.serverName
+            let info = tlsInfo ?? TLSInfo()
+            info.cipher = hello.cipher
+            info.serverName = hello.serverName
+            tlsInfo = info
         } else if event is ShutdownRequested {
             guard !closing else { return }
             if session.isReceivingData {
@@ -641,7 +651,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private func handshakeCompleted(context: ChannelHandlerContext) {
         handshaking = false
         let version = (try? context.pipeline.syncOperations.nioSSL_tlsVersion()).flatMap { $0 }
-        tlsVersion = version.map(Self.describe) ?? "unknown"
+        let info = tlsInfo ?? TLSInfo()
+        info.version = version.map(Self.describe) ?? "unknown"
+        tlsInfo = info
         metrics?.tlsHandshakes.increment()
         if journalRoom > 0 {
             note(.note, "TLS \(tlsVersion ?? "unknown") established, cipher \(tlsCipher ?? "unknown")"
@@ -837,9 +849,11 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     /// `AUTH ...`, in any case.
     @inline(__always)
     static func isAuthCommand(_ line: ByteBuffer) -> Bool {
-        let view = line.readableBytesView
-        guard view.count >= 4, view.first! | 0x20 == UInt8(ascii: "a") else { return false }
-        return view.prefix(4).map { $0 | 0x20 } == Array("auth".utf8) && (view.count == 4 || view[view.startIndex + 4] == 32)
+        // One byte looked at for nearly every line: no view, no array.
+        guard let first = line.getInteger(at: line.readerIndex, as: UInt8.self), first | 0x20 == UInt8(ascii: "a"),
+              let word = line.getInteger(at: line.readerIndex, as: UInt32.self) else { return false }
+        guard word | 0x2020_2020 == 0x6175_7468 else { return false }  // "auth", big-endian, any case
+        return line.readableBytes == 4 || line.getInteger(at: line.readerIndex + 4, as: UInt8.self) == 32
     }
 
     /// `AUTH PLAIN <initial response not kept>`: what the journal keeps of an AUTH line.

@@ -22,37 +22,120 @@ public enum SessionAction: Hashable, Sendable {
 }
 
 /// The settings a session runs with.
+///
+/// One reference to copy per session: the values, the reply book and the
+/// capabilities they give are worked out once, in an immutable box that a
+/// change replaces (settings change at start, sessions copy them by the
+/// thousand).
 public struct SessionConfiguration: Hashable, Sendable {
+    private struct Values: Hashable, Sendable {
+        var hostname: String
+        var personality: SMTPPersonality
+        var maxRecipients: Int
+        var maxMessageSize: Int
+        var startTLS: Bool
+        var requireTLS: Bool
+        var authMechanisms: [SASLMechanism]
+        var authOverTLSOnly = false
+        var requireAuth: Bool
+        var pipelining = true
+        var eightBitMIME = true
+        var smtpUTF8 = true
+        var enhancedStatusCodes = true
+        var esmtp = true
+    }
+
+    private final class Storage: Sendable {
+        let values: Values
+        let replies: SMTPReplyBook
+        let capabilities: SessionCapabilities
+
+        init(_ values: Values) {
+            self.values = values
+            replies = SMTPReplyBook(personality: values.personality, hostname: values.hostname, esmtp: values.esmtp)
+            var capabilities = SessionCapabilities(maxMessageSize: values.maxMessageSize)
+            capabilities.startTLS = values.startTLS
+            if !values.authOverTLSOnly { capabilities.authMechanisms = values.authMechanisms }
+            capabilities.pipelining = values.pipelining
+            capabilities.eightBitMIME = values.eightBitMIME
+            capabilities.smtpUTF8 = values.smtpUTF8
+            capabilities.enhancedStatusCodes = values.enhancedStatusCodes
+            self.capabilities = capabilities
+        }
+    }
+
+    private var storage: Storage
+
+    private mutating func set<T>(_ path: WritableKeyPath<Values, T>, _ value: T) {
+        var values = storage.values
+        values[keyPath: path] = value
+        storage = Storage(values)
+    }
+
     /// The name in the greeting and the EHLO reply.
-    public let hostname: String
+    public var hostname: String { storage.values.hostname }
     /// Whose words the normal replies are in.
-    public private(set) var personality: SMTPPersonality
+    public var personality: SMTPPersonality { storage.values.personality }
     /// Most recipients one transaction may have; the next gets `452 4.5.3`.
-    public var maxRecipients: Int
+    public var maxRecipients: Int {
+        get { storage.values.maxRecipients }
+        set { set(\.maxRecipients, newValue) }
+    }
     /// Largest message in octets; advertised as `SIZE`, larger ones get `552 5.3.4`.
-    public var maxMessageSize: Int
+    public var maxMessageSize: Int {
+        get { storage.values.maxMessageSize }
+        set { set(\.maxMessageSize, newValue) }
+    }
     /// The replies sessions make themselves, built once for all of them.
-    public private(set) var replies: SMTPReplyBook
+    public var replies: SMTPReplyBook { storage.replies }
     /// The listener can start TLS: STARTTLS is offered until the connection is encrypted.
-    public var startTLS: Bool
+    public var startTLS: Bool {
+        get { storage.values.startTLS }
+        set { set(\.startTLS, newValue) }
+    }
     /// `--require-tls`: MAIL before TLS gets `530 5.7.0 Must issue a STARTTLS command first`.
-    public var requireTLS: Bool
+    public var requireTLS: Bool {
+        get { storage.values.requireTLS }
+        set { set(\.requireTLS, newValue) }
+    }
     /// AUTH's mechanisms; empty: AUTH not offered.
-    public var authMechanisms: [SASLMechanism] = []
+    public var authMechanisms: [SASLMechanism] {
+        get { storage.values.authMechanisms }
+        set { set(\.authMechanisms, newValue) }
+    }
     /// AUTH is offered (and taken) only on an encrypted connection.
-    public var authOverTLSOnly = false
+    public var authOverTLSOnly: Bool {
+        get { storage.values.authOverTLSOnly }
+        set { set(\.authOverTLSOnly, newValue) }
+    }
     /// `--require-auth`: MAIL before AUTH gets `530 5.7.0 Authentication required`.
-    public var requireAuth = false
+    public var requireAuth: Bool {
+        get { storage.values.requireAuth }
+        set { set(\.requireAuth, newValue) }
+    }
     /// The EHLO keywords sinkhole can withhold (`--no-pipelining`, `--no-8bitmime`,
     /// `--no-smtputf8`, `--no-enhancedstatuscodes`; smtp-sink's `-p`, `-8`, `-E`).
     /// Without ENHANCEDSTATUSCODES the replies go without them too.
-    public var pipelining = true
-    public var eightBitMIME = true
-    public var smtpUTF8 = true
-    public var enhancedStatusCodes = true
+    public var pipelining: Bool {
+        get { storage.values.pipelining }
+        set { set(\.pipelining, newValue) }
+    }
+    public var eightBitMIME: Bool {
+        get { storage.values.eightBitMIME }
+        set { set(\.eightBitMIME, newValue) }
+    }
+    public var smtpUTF8: Bool {
+        get { storage.values.smtpUTF8 }
+        set { set(\.smtpUTF8, newValue) }
+    }
+    public var enhancedStatusCodes: Bool {
+        get { storage.values.enhancedStatusCodes }
+        set { set(\.enhancedStatusCodes, newValue) }
+    }
     /// `--no-esmtp` (smtp-sink's `-e`): HELO only; EHLO is an unknown command, the greeting says no ESMTP.
-    public var esmtp = true {
-        didSet { replies = SMTPReplyBook(personality: personality, hostname: hostname, esmtp: esmtp) }
+    public var esmtp: Bool {
+        get { storage.values.esmtp }
+        set { set(\.esmtp, newValue) }
     }
 
     public init(
@@ -65,67 +148,31 @@ public struct SessionConfiguration: Hashable, Sendable {
         authMechanisms: [SASLMechanism] = [],
         requireAuth: Bool = false
     ) {
-        self.authMechanisms = authMechanisms
-        self.requireAuth = requireAuth
-        self.startTLS = startTLS
-        self.requireTLS = requireTLS
-        self.hostname = hostname
-        self.personality = personality
-        self.maxRecipients = maxRecipients
-        self.maxMessageSize = maxMessageSize
-        self.replies = SMTPReplyBook(personality: personality, hostname: hostname)
+        storage = Storage(Values(hostname: hostname, personality: personality, maxRecipients: maxRecipients,
+                                 maxMessageSize: maxMessageSize, startTLS: startTLS, requireTLS: requireTLS,
+                                 authMechanisms: authMechanisms, requireAuth: requireAuth))
     }
 
     /// The same settings in another personality's words.
     public func speaking(_ personality: SMTPPersonality) -> SessionConfiguration {
         guard personality != self.personality else { return self }
         var copy = self
-        copy.personality = personality
-        copy.replies = SMTPReplyBook(personality: personality, hostname: hostname, esmtp: esmtp)
+        copy.set(\.personality, personality)
         return copy
     }
 
     /// What a session offers unless its policy says otherwise (before TLS).
-    public var capabilities: SessionCapabilities {
-        var capabilities = SessionCapabilities(maxMessageSize: maxMessageSize)
-        capabilities.startTLS = startTLS
-        if !authOverTLSOnly { capabilities.authMechanisms = authMechanisms }
-        capabilities.pipelining = pipelining
-        capabilities.eightBitMIME = eightBitMIME
-        capabilities.smtpUTF8 = smtpUTF8
-        capabilities.enhancedStatusCodes = enhancedStatusCodes
-        return capabilities
-    }
+    public var capabilities: SessionCapabilities { storage.capabilities }
 
     /// The EHLO keywords, each of which sinkhole implements.
     public var extensions: [String] { capabilities.keywords }
 
-    // The reply book follows from the name and the personality.
+    // The reply book and capabilities follow from the values.
     public static func == (a: SessionConfiguration, b: SessionConfiguration) -> Bool {
-        a.hostname == b.hostname && a.personality == b.personality
-            && a.maxRecipients == b.maxRecipients && a.maxMessageSize == b.maxMessageSize
-            && a.startTLS == b.startTLS && a.requireTLS == b.requireTLS
-            && a.authMechanisms == b.authMechanisms && a.authOverTLSOnly == b.authOverTLSOnly && a.requireAuth == b.requireAuth
-            && a.pipelining == b.pipelining && a.eightBitMIME == b.eightBitMIME && a.smtpUTF8 == b.smtpUTF8
-            && a.enhancedStatusCodes == b.enhancedStatusCodes && a.esmtp == b.esmtp
+        a.storage === b.storage || a.storage.values == b.storage.values
     }
 
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(hostname)
-        hasher.combine(personality)
-        hasher.combine(maxRecipients)
-        hasher.combine(maxMessageSize)
-        hasher.combine(startTLS)
-        hasher.combine(requireTLS)
-        hasher.combine(authMechanisms)
-        hasher.combine(authOverTLSOnly)
-        hasher.combine(requireAuth)
-        hasher.combine(pipelining)
-        hasher.combine(eightBitMIME)
-        hasher.combine(smtpUTF8)
-        hasher.combine(enhancedStatusCodes)
-        hasher.combine(esmtp)
-    }
+    public func hash(into hasher: inout Hasher) { hasher.combine(storage.values) }
 }
 
 /// The sequence rules of an SMTP session (RFC 5321 §4.1.4), as a value with no
@@ -179,18 +226,16 @@ public struct SMTPSessionStateMachine: Sendable {
     public init(configuration: SessionConfiguration, clientIP: String?, secured: Bool = false) {
         self.configuration = configuration
         self.snapshot = SessionSnapshot(clientIP: clientIP)
-        self.capabilities = configuration.capabilities
-        if secured {
-            snapshot.tls = true
-            capabilities = baseCapabilities
-        }
+        self.capabilities = Self.baseCapabilities(configuration, secured: secured)
+        if secured { snapshot.tls = true }
     }
 
     /// The connection is encrypted (implicit TLS, or after STARTTLS).
     public var secured: Bool { snapshot.tls }
 
     /// Where an AUTH exchange stands: the next line is the client's response, not a command.
-    private enum AuthStep: Hashable, Sendable {
+    /// Indirect: a session that never authenticates carries one word for it.
+    private indirect enum AuthStep: Hashable, Sendable {
         case response(SASLMechanism)
         case loginUser
         case loginPassword(user: String)
@@ -198,20 +243,27 @@ public struct SMTPSessionStateMachine: Sendable {
         /// A token mechanism failed: its JSON error is out; the client's next line gets this reply.
         case oauthFailed(SMTPReply)
     }
-    private var authStep: AuthStep?
+    private var authStep: AuthStep? {
+        didSet { awaitingAuthResponse = authStep != nil }
+    }
 
     /// `true` while an AUTH exchange waits for the client's next line: give
     /// that line to ``receiveAuthResponse(_:decider:)``, not to the parser.
-    public var awaitingAuthResponse: Bool { authStep != nil }
+    /// Stored, not computed: the shell asks it for every line, and a computed
+    /// property of this struct, called from another module, copied all of it.
+    public private(set) var awaitingAuthResponse = false
     /// Who AUTH said the client is.
     public var authenticatedUser: String? { snapshot.authenticatedUser }
     /// The certificate profile the last EHLO asked for, for a STARTTLS to present; nil: the listener's.
     public private(set) var tlsProfile: String?
 
     /// What the session offers before the policy's changes: STARTTLS only until TLS is on.
-    private var baseCapabilities: SessionCapabilities {
+    private var baseCapabilities: SessionCapabilities { Self.baseCapabilities(configuration, secured: snapshot.tls) }
+
+    /// Static, so the initialiser need not copy the whole machine to ask it.
+    private static func baseCapabilities(_ configuration: SessionConfiguration, secured: Bool) -> SessionCapabilities {
         var base = configuration.capabilities
-        if snapshot.tls {
+        if secured {
             base.startTLS = false
             base.authMechanisms = configuration.authMechanisms
         }
