@@ -7,6 +7,8 @@ public struct KeywordSettings: Sendable {
     public var smtpUTF8 = true
     public var enhancedStatusCodes = true
     public var esmtp = true
+    /// `--greeting TEXT`, or `********` for `--pix-greeting` (smtp-sink's `-P`); nil: the personality's.
+    public var greeting: String?
 
     public init() {}
 }
@@ -22,6 +24,20 @@ extension Settings {
         keywords.smtpUTF8 = try !withheld("no-smtputf8")
         keywords.enhancedStatusCodes = try !withheld("no-enhancedstatuscodes")
         keywords.esmtp = try !withheld("no-esmtp")
+        if let text = layers.string("greeting") {
+            let value = text.value.trimmingCharacters(in: .whitespaces)
+            guard !value.isEmpty, value.utf8.count <= 506,
+                  !value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                throw SettingsError(description: "invalid \(text.origin) \"\(text.value)\": a greeting is one line of text, 1 to 506 bytes, no control characters")
+            }
+            keywords.greeting = value
+        }
+        if try withheld("pix-greeting") {
+            // A Cisco PIX's SMTP fixup masks the banner and hides ESMTP (smtp-sink's -P implies -e).
+            guard keywords.greeting == nil else { throw SettingsError(description: "give greeting or pix-greeting, not both") }
+            keywords.greeting = "********"
+            keywords.esmtp = false
+        }
         self.keywords = keywords
     }
 }

@@ -189,6 +189,14 @@ struct Sinkhole: AsyncParsableCommand {
         "HELO only (smtp-sink's -e): the greeting does not say ESMTP, and EHLO is an unknown command (500 5.5.2). (env: SINKHOLE_NO_ESMTP=true)"))
     var noESMTP = false
 
+    @Option(name: .customLong("greeting"), help: ArgumentHelp(
+        "The greeting's text: 220 TEXT, whatever the personality. (default: <hostname> ESMTP sinkhole)", valueName: "text"))
+    var greeting: String?
+
+    @Flag(name: .customLong("pix-greeting"), help: ArgumentHelp(
+        "Greet as through a Cisco PIX's SMTP fixup (smtp-sink's -P): 220 ********, and no ESMTP (EHLO is unknown). (env: SINKHOLE_PIX_GREETING=true)"))
+    var pixGreeting = false
+
     @Option(name: .customLong("hostname"), help: ArgumentHelp(
         "Name in the greeting and the EHLO reply. (default: the system host name)", valueName: "name"))
     var hostname: String?
@@ -458,7 +466,7 @@ struct Sinkhole: AsyncParsableCommand {
             ("auth-users", authUsers), ("require-auth", requireAuth ? "true" : nil), ("auth-over-tls-only", authOverTLSOnly),
             ("no-pipelining", noPipelining ? "true" : nil), ("no-8bitmime", no8BitMIME ? "true" : nil),
             ("no-smtputf8", noSMTPUTF8 ? "true" : nil), ("no-enhancedstatuscodes", noEnhancedStatusCodes ? "true" : nil),
-            ("no-esmtp", noESMTP ? "true" : nil),
+            ("no-esmtp", noESMTP ? "true" : nil), ("greeting", greeting), ("pix-greeting", pixGreeting ? "true" : nil),
         ]
         for (key, value) in single { values[key] = value.map { [$0] } ?? [] }
         return values
@@ -592,6 +600,7 @@ struct Sinkhole: AsyncParsableCommand {
         session.smtpUTF8 = settings.keywords.smtpUTF8
         session.enhancedStatusCodes = settings.keywords.enhancedStatusCodes
         session.esmtp = settings.keywords.esmtp
+        session.greeting = settings.keywords.greeting
         let server = SMTPServer(
             configuration: ServerConfiguration(
                 listen: listeners.map(\.address),

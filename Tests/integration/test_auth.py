@@ -330,3 +330,30 @@ def test_no_esmtp_is_helo_only_and_smtplib_falls_back(sinkhole):
     client.quit()
     raw = server.raw()
     assert raw.reply() == (220, [f"{HOSTNAME} sinkhole".encode()])
+
+
+def test_greeting_text_and_the_pix_greeting(sinkhole):
+    server = sinkhole("--mode", "accept", "--greeting", "mx.example.com ESMTP Postfix (Debian/GNU)")
+    client = smtplib.SMTP(server.host, server.port, local_hostname="client.test", timeout=15)
+    assert client.ehlo()[0] == 250
+    client.quit()
+    raw = server.raw()
+    assert raw.reply() == (220, [b"mx.example.com ESMTP Postfix (Debian/GNU)"])
+    # smtp-sink's -P, compared with smtp-sink -P itself: a masked banner, no ESMTP.
+    pix = sinkhole("--mode", "accept", "--pix-greeting")
+    raw = pix.raw()
+    assert raw.reply() == (220, [b"********"])
+    raw.send(b"EHLO client.test\r\n")
+    assert raw.reply() == (500, [b"5.5.2 Command not recognized"])
+    assert raw.command(b"HELO client.test") == (250, HOSTNAME.encode())
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--greeting", ""], "a greeting is one line of text"),
+    (["--greeting", "x", "--pix-greeting"], "give greeting or pix-greeting, not both"),
+])
+def test_greeting_errors_exit_2(args, fragment):
+    from conftest import assert_one_line_error, run_sinkhole
+    result = run_sinkhole("--http-listen", "none", *args)
+    assert result.returncode == 2, result.stderr
+    assert_one_line_error(result, fragment)

@@ -70,13 +70,15 @@ public final class SMTPReplyBook: Sendable {
     public let authFailed: SMTPReply
     public let authMechanismUnknown: SMTPReply
 
-    /// `esmtp: false`: the greeting does not say ESMTP (smtp-sink's `-e`).
-    public init(personality: SMTPPersonality, hostname: String, esmtp: Bool = true) {
+    /// `esmtp: false`: the greeting does not say ESMTP (smtp-sink's `-e`);
+    /// `greeting`: the greeting's text, whatever the personality (`--greeting`).
+    public init(personality: SMTPPersonality, hostname: String, esmtp: Bool = true, greeting custom: String? = nil) {
         self.personality = personality
         self.hostname = hostname
+        let standard: SMTPReply
         switch personality {
         case .sinkhole:
-            greeting = esmtp ? .greeting(hostname: hostname) : SMTPReply(code: .serviceReady, "\(hostname) sinkhole")
+            standard = esmtp ? .greeting(hostname: hostname) : SMTPReply(code: .serviceReady, "\(hostname) sinkhole")
             helo = .helo(hostname: hostname)
             ehloName = hostname
             senderOK = .senderOK
@@ -95,7 +97,7 @@ public final class SMTPReplyBook: Sendable {
             authFailed = .authFailed
             authMechanismUnknown = .authMechanismUnknown
         case .badsmtp:
-            greeting = SMTPReply(code: .serviceReady,
+            standard = SMTPReply(code: .serviceReady,
                                  "\(hostname) \(esmtp ? "ESMTP " : "")BadSMTP - The Reliably Unreliable Mail Server https://badsmtp.com")
             helo = SMTPReply(code: .ok, Self.badsmtpName)
             ehloName = Self.badsmtpName
@@ -115,6 +117,7 @@ public final class SMTPReplyBook: Sendable {
             authFailed = SMTPReply(code: .authFailed, "Authentication failed")
             authMechanismUnknown = SMTPReply(code: .parameterNotImplemented504, "Authentication mechanism not supported")
         }
+        greeting = custom.map { SMTPReply(code: .serviceReady, $0) } ?? standard
     }
 
     /// The EHLO reply for what the session offers.

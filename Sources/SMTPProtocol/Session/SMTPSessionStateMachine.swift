@@ -43,6 +43,7 @@ public struct SessionConfiguration: Hashable, Sendable {
         var smtpUTF8 = true
         var enhancedStatusCodes = true
         var esmtp = true
+        var greeting: String?
     }
 
     private final class Storage: Sendable {
@@ -52,7 +53,8 @@ public struct SessionConfiguration: Hashable, Sendable {
 
         init(_ values: Values) {
             self.values = values
-            replies = SMTPReplyBook(personality: values.personality, hostname: values.hostname, esmtp: values.esmtp)
+            replies = SMTPReplyBook(personality: values.personality, hostname: values.hostname, esmtp: values.esmtp,
+                                    greeting: values.greeting)
             var capabilities = SessionCapabilities(maxMessageSize: values.maxMessageSize)
             capabilities.startTLS = values.startTLS
             if !values.authOverTLSOnly { capabilities.authMechanisms = values.authMechanisms }
@@ -136,6 +138,11 @@ public struct SessionConfiguration: Hashable, Sendable {
     public var esmtp: Bool {
         get { storage.values.esmtp }
         set { set(\.esmtp, newValue) }
+    }
+    /// `--greeting TEXT`: the greeting is `220 TEXT`; nil: the personality's.
+    public var greeting: String? {
+        get { storage.values.greeting }
+        set { set(\.greeting, newValue) }
     }
 
     public init(
