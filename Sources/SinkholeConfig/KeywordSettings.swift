@@ -9,6 +9,9 @@ public struct KeywordSettings: Sendable {
     public var esmtp = true
     /// `--greeting TEXT`, or `********` for `--pix-greeting` (smtp-sink's `-P`); nil: the personality's.
     public var greeting: String?
+    /// smtp-sink's `-M` and `-n`: stop after this many accepted messages, or ended sessions.
+    public var stopAfterMessages: Int?
+    public var stopAfterSessions: Int?
 
     public init() {}
 }
@@ -38,6 +41,10 @@ extension Settings {
             keywords.greeting = "********"
             keywords.esmtp = false
         }
+        keywords.stopAfterMessages = try layers.value("stop-after-messages", default: nil, { Parse.positive($0).map { .some($0) } },
+                                                      expected: "a whole number above 0")
+        keywords.stopAfterSessions = try layers.value("stop-after-sessions", default: nil, { Parse.positive($0).map { .some($0) } },
+                                                      expected: "a whole number above 0")
         self.keywords = keywords
     }
 }

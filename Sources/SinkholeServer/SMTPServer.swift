@@ -170,6 +170,7 @@ public final class SMTPServer: Service, Sendable {
                         tls: tls,
                         tlsProfile: tlsProfile,
                         secured: implicitTLS,
+                        stopLimits: configuration.stopLimits,
                         logger: logger
                     ))
                 }

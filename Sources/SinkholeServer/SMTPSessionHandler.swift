@@ -93,6 +93,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var tlsServerName: String? { tlsInfo?.serverName }
     /// A handshake is under way: its failure is this session's end.
     private var handshaking = false
+    /// smtp-sink's `-M` and `-n`: what this session counts toward stopping.
+    private let stopLimits: StopLimits?
     /// A rule's `tls_garbage`: the ClientHello gets bytes that are no TLS.
     private var answerHandshakeWithGarbage = false
 
@@ -209,8 +211,10 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         tls: TLSServerContexts? = nil,
         tlsProfile: CertificateProfile = .valid,
         secured: Bool = false,
+        stopLimits: StopLimits? = nil,
         logger: Logger
     ) {
+        self.stopLimits = stopLimits
         self.tls = tls
         self.tlsProfile = tlsProfile
         self.handshaking = secured
@@ -474,6 +478,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         }
         // Built only when the line is written: the metadata is an autoclosure.
         logger.info("connection", metadata: connectionMetadata(duration: duration))
+        stopLimits?.sessionEnded()
         context.fireChannelInactive()
     }
 
@@ -1130,6 +1135,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         // A 2xx is an accepted message, whatever follows it (a rule's reply_and_close).
         if let reply = action.reply, reply.code.isPositive {
             messages += 1
+            stopLimits?.messageAccepted()
             if logsMessages {
                 logMessage(queueID: queueID, sender: sender, recipients: recipients)
             }

@@ -44,6 +44,8 @@ public struct ServerConfiguration: Sendable {
     public var tlsProfile: CertificateProfile
     /// AUTH only after TLS: nil (auto) on listeners that are not loopback; else everywhere or nowhere.
     public var authOverTLSOnly: Bool?
+    /// `--stop-after-messages`, `--stop-after-sessions`; nil: run until stopped.
+    public var stopLimits: StopLimits?
 
     public init(
         listen: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 2525)],
@@ -64,8 +66,10 @@ public struct ServerConfiguration: Sendable {
         journal: SessionJournal? = nil,
         tls: TLSServerContexts? = nil,
         tlsProfile: CertificateProfile = .valid,
-        authOverTLSOnly: Bool? = false
+        authOverTLSOnly: Bool? = false,
+        stopLimits: StopLimits? = nil
     ) {
+        self.stopLimits = stopLimits
         self.authOverTLSOnly = authOverTLSOnly
         self.tls = tls
         self.tlsProfile = tlsProfile

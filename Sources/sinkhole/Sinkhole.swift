@@ -15,6 +15,7 @@ import SinkholePolicy
 import SinkholeServer
 import SinkholeAuth
 import SinkholeTLS
+import Synchronization
 
 @main
 struct Sinkhole: AsyncParsableCommand {
@@ -196,6 +197,14 @@ struct Sinkhole: AsyncParsableCommand {
     @Flag(name: .customLong("pix-greeting"), help: ArgumentHelp(
         "Greet as through a Cisco PIX's SMTP fixup (smtp-sink's -P): 220 ********, and no ESMTP (EHLO is unknown). (env: SINKHOLE_PIX_GREETING=true)"))
     var pixGreeting = false
+
+    @Option(name: .customLong("stop-after-messages"), help: ArgumentHelp(
+        "Stop, as on SIGTERM, once n messages were accepted (smtp-sink's -M); exit code 0. (default: never)", valueName: "n"))
+    var stopAfterMessages: String?
+
+    @Option(name: .customLong("stop-after-sessions"), help: ArgumentHelp(
+        "Stop, as on SIGTERM, once n sessions ended (smtp-sink's -n); exit code 0. (default: never)", valueName: "n"))
+    var stopAfterSessions: String?
 
     @Option(name: .customLong("hostname"), help: ArgumentHelp(
         "Name in the greeting and the EHLO reply. (default: the system host name)", valueName: "name"))
@@ -467,6 +476,7 @@ struct Sinkhole: AsyncParsableCommand {
             ("no-pipelining", noPipelining ? "true" : nil), ("no-8bitmime", no8BitMIME ? "true" : nil),
             ("no-smtputf8", noSMTPUTF8 ? "true" : nil), ("no-enhancedstatuscodes", noEnhancedStatusCodes ? "true" : nil),
             ("no-esmtp", noESMTP ? "true" : nil), ("greeting", greeting), ("pix-greeting", pixGreeting ? "true" : nil),
+            ("stop-after-messages", stopAfterMessages), ("stop-after-sessions", stopAfterSessions),
         ]
         for (key, value) in single { values[key] = value.map { [$0] } ?? [] }
         return values
@@ -601,6 +611,14 @@ struct Sinkhole: AsyncParsableCommand {
         session.enhancedStatusCodes = settings.keywords.enhancedStatusCodes
         session.esmtp = settings.keywords.esmtp
         session.greeting = settings.keywords.greeting
+        // smtp-sink's -M and -n: the limit reached is a graceful shutdown, once the group exists.
+        let stopLatch = ShutdownLatch()
+        let stopLimits = settings.keywords.stopAfterMessages != nil || settings.keywords.stopAfterSessions != nil
+            ? StopLimits(messages: settings.keywords.stopAfterMessages, sessions: settings.keywords.stopAfterSessions) { limit, count in
+                logger.notice("stop_limit_reached", metadata: ["limit": "\(limit)", "count": "\(count)"])
+                stopLatch.fire()
+            }
+            : nil
         let server = SMTPServer(
             configuration: ServerConfiguration(
                 listen: listeners.map(\.address),
@@ -621,7 +639,8 @@ struct Sinkhole: AsyncParsableCommand {
                 journal: journal,
                 tls: tls,
                 tlsProfile: CertificateProfile(parsing: settings.tls.profile) ?? .valid,
-                authOverTLSOnly: settings.auth.overTLSOnly
+                authOverTLSOnly: settings.auth.overTLSOnly,
+                stopLimits: stopLimits
             ),
             modes: modes,
             policy: PolicyConfiguration(
@@ -686,11 +705,13 @@ struct Sinkhole: AsyncParsableCommand {
                 "note": "connections past the file limit wait unaccepted: raise the hard limit (ulimit -Hn, systemd LimitNOFILE, ECS ulimits nofile)",
             ])
         }
-        let signalSources = Self.catchShutdownSignals {
+        let shutdown: @Sendable () -> Void = {
             // Open event streams would hold the HTTP listener's shutdown: end them first.
             events.finishAll()
             Task { await group.triggerGracefulShutdown() }
         }
+        let signalSources = Self.catchShutdownSignals(shutdown)
+        stopLatch.arm(shutdown)
         defer { signalSources.forEach { $0.cancel() } }
         // SIGHUP, or a change to --tls-cert/--tls-key, loads the certificate
         // again for later handshakes; open sessions keep theirs.
@@ -842,6 +863,25 @@ struct Sinkhole: AsyncParsableCommand {
             source.setEventHandler(handler: shutdown)
             source.resume()
             return source
+        }
+    }
+
+    /// A shutdown asked for before the service group exists waits for it.
+    final class ShutdownLatch: Sendable {
+        private let state = Mutex<(fired: Bool, action: (@Sendable () -> Void)?)>((false, nil))
+        func fire() {
+            let action = state.withLock { state -> (@Sendable () -> Void)? in
+                state.fired = true
+                return state.action
+            }
+            action?()
+        }
+        func arm(_ action: @escaping @Sendable () -> Void) {
+            let fired = state.withLock { state -> Bool in
+                state.action = action
+                return state.fired
+            }
+            if fired { action() }
         }
     }
 

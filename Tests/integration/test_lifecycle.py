@@ -231,3 +231,29 @@ def test_threads_sets_the_event_loops_that_serve_smtp_and_http(sinkhole, threads
         assert client.command(b"NOOP") == (250, b"2.0.0 OK")
     assert server.http_get("/healthz")[::2] == (200, "ok\n")
     assert event_loop_threads(server.pid) == int(threads)
+
+
+def test_stop_after_messages_and_sessions_exit_0(sinkhole):
+    import smtplib
+    server = sinkhole("--mode", "accept", "--stop-after-messages", "2")
+    for n in range(2):
+        client = smtplib.SMTP(server.host, server.port, local_hostname="client.test", timeout=15)
+        assert client.sendmail("a@example.com", ["b@example.com"], f"Subject: {n}\r\n\r\nx\r\n".encode()) == {}
+        try:
+            client.quit()
+        except smtplib.SMTPServerDisconnected:
+            pass  # the second one may already be shut down
+    assert server.wait(timeout=20) == 0
+    line = server.wait_for_log(lambda e: e.get("event") == "stop_limit_reached")
+    assert (line["limit"], line["count"]) == ("stop_after_messages", "2")
+    server.stopped_on_purpose = True
+
+    sessions = sinkhole("--mode", "accept", "--stop-after-sessions", "3")
+    for _ in range(3):
+        client = sessions.raw()
+        assert client.reply()[0] == 220
+        assert client.command(b"QUIT")[0] == 221
+        client.close()
+    assert sessions.wait(timeout=20) == 0
+    assert sessions.wait_for_log(lambda e: e.get("event") == "stop_limit_reached")["limit"] == "stop_after_sessions"
+    sessions.stopped_on_purpose = True
