@@ -46,6 +46,7 @@ let package = Package(
             dependencies: [
                 "SMTPProtocol",
                 "SinkholePolicy",
+                "SinkholeTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

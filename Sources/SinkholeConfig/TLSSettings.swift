@@ -1,5 +1,6 @@
 import Foundation
 import SinkholePolicy
+import SinkholeTLS
 
 /// STARTTLS, implicit TLS and the certificates (`--starttls`, `--tls-listen`,
 /// `--tls-cert`, `--tls-key`, `--tls-profile`, `--tls-write-ca`, `--require-tls`).
@@ -13,7 +14,7 @@ public struct TLSSettings: Sendable {
     public var certificate: String?
     public var key: String?
     /// The certificate profile every TLS listener presents unless its own `tls-profile=` says otherwise.
-    public var profile = "valid"
+    public var profile = CertificateProfile.valid
     /// Where to write the generated CA, so the client under test can trust it.
     public var writeCA: String?
     /// MAIL before STARTTLS gets `530 5.7.0 Must issue a STARTTLS command first`.
@@ -25,9 +26,6 @@ public struct TLSSettings: Sendable {
     }
 
     public init() {}
-
-    /// The names certificate profiles use; checked here so a typo is an error at start.
-    public static let profileNames = ["valid", "self-signed", "expired", "not-yet-valid", "wrong-host", "untrusted-ca", "weak-key"]
 }
 
 extension Settings {
@@ -49,10 +47,8 @@ extension Settings {
         let offered = try layers.value("starttls", default: false, Parse.bool, expected: "true or false")
         let withheld = try layers.value("no-starttls", default: false, Parse.bool, expected: "true or false")
         tls.startTLS = !withheld && (offered || tls.certificate != nil)
-        tls.profile = try layers.value("tls-profile", default: "valid", { text in
-            let name = text.trimmingCharacters(in: .whitespaces).lowercased()
-            return TLSSettings.profileNames.contains(name) ? name : nil
-        }, expected: "one of \(TLSSettings.profileNames.joined(separator: ", "))")
+        tls.profile = try layers.value("tls-profile", default: .valid, { CertificateProfile(parsing: $0.trimmingCharacters(in: .whitespaces)) },
+                                       expected: "one of \(CertificateProfile.names)")
         tls.writeCA = layers.string("tls-write-ca")?.value
         tls.requireTLS = try layers.value("require-tls", default: false, Parse.bool, expected: "true or false")
         if let (values, origin) = layers.lookup("tls-listen") {
@@ -65,8 +61,8 @@ extension Settings {
             }
         }
         for spec in listen + tls.listen {
-            if let name = spec.profile?.tlsProfile, !TLSSettings.profileNames.contains(name) {
-                throw SettingsError(description: "invalid listener \(spec.address) tls-profile=\(name): expected one of \(TLSSettings.profileNames.joined(separator: ", "))")
+            if let name = spec.profile?.tlsProfile, CertificateProfile(parsing: name) == nil {
+                throw SettingsError(description: "invalid listener \(spec.address) tls-profile=\(name): expected one of \(CertificateProfile.names)")
             }
         }
         if tls.requireTLS && !tls.needed(listeners: listen) {

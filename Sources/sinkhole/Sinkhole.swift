@@ -638,7 +638,7 @@ struct Sinkhole: AsyncParsableCommand {
                 capture: capture,
                 journal: journal,
                 tls: tls,
-                tlsProfile: CertificateProfile(parsing: settings.tls.profile) ?? .valid,
+                tlsProfile: settings.tls.profile,
                 authOverTLSOnly: settings.auth.overTLSOnly,
                 stopLimits: stopLimits
             ),
@@ -795,7 +795,7 @@ struct Sinkhole: AsyncParsableCommand {
                 Self.fail("cannot write tls-write-ca \(path): \(Self.describe(error))", code: 2)
             }
         }
-        let profile = CertificateProfile(parsing: tls.profile) ?? .valid
+        let profile = tls.profile
         logger.notice("tls_ready", metadata: [
             "certificate": "\(tls.certificate ?? "generated")",
             "profile": "\(profile.rawValue)",
