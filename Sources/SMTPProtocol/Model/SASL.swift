@@ -23,7 +23,6 @@ public enum SASLMechanism: String, CaseIterable, Hashable, Sendable {
 
     /// The token mechanisms, whose failure is told in a `334` JSON error before the `535`.
     public var isOAuth: Bool { self == .xoauth2 || self == .oauthBearer }
-    public var isCRAM: Bool { self == .cramMD5 || self == .cramSHA256 }
 }
 
 /// What the client proved, once its AUTH exchange is complete. Its
