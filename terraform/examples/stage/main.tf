@@ -63,6 +63,10 @@ module "sinkhole" {
 
   image_tag = var.sinkhole_image_tag
 
+  # The alarm on mail queued for sinkhole.test (null: none).
+  smtp_out_log_group_name = var.smtp_out_log_group_name
+  queued_alarm_actions    = var.queued_alarm_actions
+
   # Defaults, spelled out for the reader:
   parameter_name         = "/cabal/sinkhole_mode"
   initial_mode           = "defer"

@@ -22,3 +22,8 @@ output "sinkhole_ecs_service_name" {
   description = "ECS service name (aws ecs describe-services --services <this>)."
   value       = module.sinkhole.ecs_service_name
 }
+
+output "sinkhole_queued_alarm_name" {
+  description = "The alarm on mail queued for sinkhole.test (null without smtp_out_log_group_name)."
+  value       = module.sinkhole.queued_alarm_name
+}

@@ -32,3 +32,15 @@ variable "sinkhole_image_tag" {
   type        = string
   default     = null
 }
+
+variable "smtp_out_log_group_name" {
+  description = "smtp-out's log group: the module adds the alarm on mail queued for sinkhole.test to it. null: no alarm."
+  type        = string
+  default     = null
+}
+
+variable "queued_alarm_actions" {
+  description = "SNS topic ARNs (at most 5) that alarm notifies."
+  type        = list(string)
+  default     = []
+}

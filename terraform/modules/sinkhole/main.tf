@@ -10,6 +10,10 @@
  *                          variable TF_VAR_SINKHOLE is false there, and the
  *                          preconditions below fail the plan.
  *
+ *   var.smtp_out_log_group_name, whatever the flag: a metric filter and an
+ *                          alarm on smtp-out's log group for mail queued to
+ *                          sinkhole.test (the cleanup safety net). null: neither.
+ *
  * Operator workflow, runbook and rollback: docs/deployment.md.
  */
 
@@ -132,6 +136,64 @@ resource "aws_cloudwatch_log_group" "this" {
   name              = "/ecs/${local.name}"
   retention_in_days = var.log_retention_days
   kms_key_id        = var.log_kms_key_arn
+
+  tags = local.tags
+}
+
+# -- Safety net: mail queued for sinkhole.test on smtp-out ----------------------------
+#
+# No production code sends to sinkhole.test. A message to it that smtp-out
+# queues outside a test session is a bug or a leftover of a test. The filter
+# counts sendmail's to= lines for sinkhole.test recipients that end Deferred
+# (retries) or queued (accepted without an attempt); the alarm fires on one in
+# five minutes. Not gated on the flag: a leftover matters most once the tier
+# is gone, and smtp-out runs in prod too. It is the pattern the runbook
+# (docs/testing/queue-persistence.md) tests with aws logs test-metric-filter:
+# a CloudWatch regex between % signs, which allows no parentheses, so [Dq]
+# stands in for (Deferred|queued). It matches anywhere in the line, so a JSON
+# or prefixed line matches too.
+
+locals {
+  queued_enabled = var.smtp_out_log_group_name == null ? 0 : 1
+  queued_pattern = "%@sinkhole\\.test.*stat=[Dq]%"
+}
+
+resource "aws_cloudwatch_log_metric_filter" "sinkhole_test_queued" {
+  count = local.queued_enabled
+
+  name           = "sinkhole-test-queued"
+  log_group_name = var.smtp_out_log_group_name
+  pattern        = local.queued_pattern
+
+  metric_transformation {
+    name      = var.queued_metric_name
+    namespace = var.queued_metric_namespace
+    value     = "1"
+    # 0 on every line that does not match, so the metric has data, and the
+    # alarm goes back to OK, between incidents.
+    default_value = "0"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "sinkhole_test_queued" {
+  count = local.queued_enabled
+
+  alarm_name        = "${var.environment}-smtp-out-sinkhole-test-queued"
+  alarm_description = "smtp-out queued mail for sinkhole.test. Expected during a queue-persistence test; otherwise see docs/testing/queue-persistence.md (sinkhole repository), step 8."
+
+  # From the filter, so the alarm is created after it and watches its metric.
+  namespace   = aws_cloudwatch_log_metric_filter.sinkhole_test_queued[0].metric_transformation[0].namespace
+  metric_name = aws_cloudwatch_log_metric_filter.sinkhole_test_queued[0].metric_transformation[0].name
+  statistic   = "Sum"
+  period      = 300
+
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  # No line from smtp-out in five minutes is no queued mail.
+  treat_missing_data = "notBreaching"
+
+  alarm_actions = var.queued_alarm_actions
 
   tags = local.tags
 }

@@ -65,3 +65,15 @@ output "log_group_name" {
   description = "CloudWatch log group receiving sinkhole's stdout."
   value       = try(aws_cloudwatch_log_group.this[0].name, null)
 }
+
+# The safety net: null when smtp_out_log_group_name is null.
+
+output "queued_alarm_arn" {
+  description = "ARN of the alarm on mail queued for sinkhole.test in smtp-out's log group; null without smtp_out_log_group_name."
+  value       = try(aws_cloudwatch_metric_alarm.sinkhole_test_queued[0].arn, null)
+}
+
+output "queued_alarm_name" {
+  description = "Name of that alarm, ENVIRONMENT-smtp-out-sinkhole-test-queued (what aws cloudwatch describe-alarms --alarm-names takes); null without smtp_out_log_group_name."
+  value       = try(aws_cloudwatch_metric_alarm.sinkhole_test_queued[0].alarm_name, null)
+}

@@ -309,3 +309,57 @@ variable "open_files_limit" {
     error_message = "open_files_limit must be a whole number from 1024 to 1048576."
   }
 }
+
+# -- Safety net on smtp-out's log group ------------------------------------------
+
+variable "smtp_out_log_group_name" {
+  description = "Name of smtp-out's CloudWatch log group (sendmail's log). Given, the module adds a metric filter on it that counts mail queued for sinkhole.test (sendmail's to= lines that end Deferred or queued) and an alarm on one such line in 5 minutes, whatever var.sinkhole says. null (the default) creates neither. The log group must exist: the module does not create it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.smtp_out_log_group_name == null || can(regex("^[A-Za-z0-9_/.#-]{1,512}$", var.smtp_out_log_group_name))
+    error_message = "smtp_out_log_group_name must be a log group name (1-512 letters, digits, _ - / . #), not an ARN, or null."
+  }
+}
+
+variable "queued_alarm_actions" {
+  description = "ARNs the alarm notifies when it fires (an SNS topic of the existing alarms, for instance); at most 5, as CloudWatch allows. Empty (the default): the alarm only changes state. Needs smtp_out_log_group_name."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = length(var.queued_alarm_actions) <= 5 && alltrue([for a in var.queued_alarm_actions : can(regex("^arn:aws[a-z-]*:[a-z0-9-]+:", a))])
+    error_message = "queued_alarm_actions must hold at most 5 ARNs (arn:aws:sns:REGION:ACCOUNT:TOPIC, ...)."
+  }
+
+  validation {
+    condition     = length(var.queued_alarm_actions) == 0 || var.smtp_out_log_group_name != null
+    error_message = "queued_alarm_actions needs smtp_out_log_group_name: without a log group there is no alarm to notify from."
+  }
+}
+
+variable "queued_metric_namespace" {
+  description = "CloudWatch namespace of the metric the filter publishes (and the alarm watches). The runbook's CLI commands use the default."
+  type        = string
+  default     = "Cabalmail/SmtpOut"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[^:*$]{1,255}$", var.queued_metric_namespace)) && !startswith(var.queued_metric_namespace, "AWS/")
+    error_message = "queued_metric_namespace must be 1-255 characters without : * or $, and must not start with AWS/ (AWS's own namespaces)."
+  }
+}
+
+variable "queued_metric_name" {
+  description = "Name of that metric."
+  type        = string
+  default     = "SinkholeTestQueued"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[^:*$]{1,255}$", var.queued_metric_name))
+    error_message = "queued_metric_name must be 1-255 characters without : * or $."
+  }
+}
