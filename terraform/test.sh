@@ -4,8 +4,9 @@
 #   2. init -backend=false + validate: the module and examples/stage
 #   3. terraform test in the module (mock_provider "aws", command = plan)
 #   4. plans with the REAL provider against a fake STS (tests/offline_plan):
-#      exact resource sets, the prod guard's message, prevent_destroy,
-#      ignore_changes on the mode parameter, flag off keeps the ECR repository
+#      exact resource sets (with the safety net on smtp-out's log group too),
+#      the prod guard's message, prevent_destroy, ignore_changes on the mode
+#      parameter, flag off keeps the ECR repository
 #   5. the Cloud Map drain/rebind scripts against a fake AWS CLI
 #   6. static checks of what no plan can show (lifecycle clauses, README)
 #   7. shellcheck of the shell scripts (when shellcheck is installed)
@@ -188,6 +189,19 @@ expect_actions() {
   fi
 }
 
+# planned_value PLANFILE ADDRESS ATTRIBUTE: that attribute of that resource
+# after the change, as JSON.
+planned_value() {
+  terraform -chdir="$offline" show -json "$1" | python3 -c '
+import json, sys
+address, attribute = sys.argv[1], sys.argv[2]
+plan = json.load(sys.stdin)
+for r in plan.get("resource_changes", []):
+    if r["address"] == address:
+        print(json.dumps((r["change"]["after"] or {}).get(attribute), sort_keys=True))
+' "$2" "$3"
+}
+
 # offline_plan NAME ARGS...: terraform plan in the offline root; output in
 # $work/NAME.log, plan in $work/NAME.plan; returns plan's status.
 offline_plan() {
@@ -253,6 +267,47 @@ $tier"
   else
     fail "stage, flag on: plan failed"
     sed 's/^/      /' "$work/on.log"
+  fi
+
+  # The safety net on smtp-out's log group: two resources more, with the tier
+  # or without it (prod included), and the pattern as the provider plans it.
+  local net="$m.aws_cloudwatch_log_metric_filter.sinkhole_test_queued[0] create
+$m.aws_cloudwatch_metric_alarm.sinkhole_test_queued[0] create"
+  local net_vars=(-var smtp_out_log_group_name=/ecs/cabal-smtp-out
+    -var 'queued_alarm_actions=["arn:aws:sns:eu-west-2:123456789012:cabal-alarms"]')
+
+  if offline_plan net-on -var environment=stage -var sinkhole=true "${net_vars[@]}"; then
+    expect_actions "stage, flag on, smtp_out_log_group_name set: the tier, plus the metric filter and the alarm" "$work/net-on.plan" \
+      "$m.aws_ecr_repository.this create
+$m.terraform_data.prod_guard create
+$tier
+$net"
+    local pattern actions
+    pattern=$(planned_value "$work/net-on.plan" "$m.aws_cloudwatch_log_metric_filter.sinkhole_test_queued[0]" pattern)
+    if [ "$pattern" = '"%@sinkhole\\.test.*stat=[Dq]%"' ]; then
+      pass "the metric filter's pattern, as the provider plans it: %@sinkhole\.test.*stat=[Dq]%"
+    else
+      fail "the metric filter's pattern is $pattern, not %@sinkhole\.test.*stat=[Dq]%"
+    fi
+    actions=$(planned_value "$work/net-on.plan" "$m.aws_cloudwatch_metric_alarm.sinkhole_test_queued[0]" alarm_actions)
+    if [ "$actions" = '["arn:aws:sns:eu-west-2:123456789012:cabal-alarms"]' ]; then
+      pass "the alarm notifies the given SNS topic"
+    else
+      fail "the alarm's actions are $actions"
+    fi
+  else
+    fail "stage, flag on, smtp_out_log_group_name set: plan failed"
+    sed 's/^/      /' "$work/net-on.log"
+  fi
+
+  if offline_plan net-prod -var environment=prod -var sinkhole=false "${net_vars[@]}"; then
+    expect_actions "prod, flag off, smtp_out_log_group_name set: the ECR repository, the guard, the metric filter and the alarm" "$work/net-prod.plan" \
+      "$m.aws_ecr_repository.this create
+$m.terraform_data.prod_guard create
+$net"
+  else
+    fail "prod, flag off, smtp_out_log_group_name set: plan failed"
+    sed 's/^/      /' "$work/net-prod.log"
   fi
 
   if offline_plan prod -var environment=prod -var sinkhole=true; then

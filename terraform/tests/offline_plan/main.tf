@@ -3,8 +3,9 @@
 # tests/fake_sts.py, which answers only sts:GetCallerIdentity. Credentials
 # are fake (AWS's documented example keys, from the environment). It checks
 # what the mocked `terraform test` cannot: the provider's own plan-time
-# validation, the exact set of planned resources, the prod guard's message,
-# and prevent_destroy (with a hand-made state).
+# validation, the exact set of planned resources (with and without the
+# safety net on smtp-out's log group), the prod guard's message, and
+# prevent_destroy (with a hand-made state).
 
 terraform {
   required_version = ">= 1.9.0"
@@ -32,6 +33,18 @@ variable "sinkhole" {
   type        = bool
 }
 
+variable "smtp_out_log_group_name" {
+  description = "Passed to the module: null plans no safety net."
+  type        = string
+  default     = null
+}
+
+variable "queued_alarm_actions" {
+  description = "Passed to the module."
+  type        = list(string)
+  default     = []
+}
+
 provider "aws" {
   region                      = "eu-west-2"
   skip_credentials_validation = true
@@ -48,6 +61,7 @@ provider "aws" {
     iam              = var.endpoint
     ssm              = var.endpoint
     logs             = var.endpoint
+    cloudwatch       = var.endpoint
     servicediscovery = var.endpoint
   }
 }
@@ -64,4 +78,7 @@ module "sinkhole" {
   cloud_map_namespace_id   = "ns-abcdefghijklmnop"
   cloud_map_namespace_name = "cabal.internal"
   image_tag                = "0123456789abcdef0123456789abcdef01234567"
+
+  smtp_out_log_group_name = var.smtp_out_log_group_name
+  queued_alarm_actions    = var.queued_alarm_actions
 }
