@@ -7,6 +7,9 @@ public struct KeywordSettings: Sendable {
     public var smtpUTF8 = true
     public var enhancedStatusCodes = true
     public var esmtp = true
+    /// `--no-dsn` (smtp-sink's `-N`), `--no-chunking`.
+    public var dsn = true
+    public var chunking = true
     /// `--greeting TEXT`, or `********` for `--pix-greeting` (smtp-sink's `-P`); nil: the personality's.
     public var greeting: String?
     /// smtp-sink's `-M` and `-n`: stop after this many accepted messages, or ended sessions.
@@ -27,6 +30,8 @@ extension Settings {
         keywords.smtpUTF8 = try !withheld("no-smtputf8")
         keywords.enhancedStatusCodes = try !withheld("no-enhancedstatuscodes")
         keywords.esmtp = try !withheld("no-esmtp")
+        keywords.dsn = try !withheld("no-dsn")
+        keywords.chunking = try !withheld("no-chunking")
         if let text = layers.string("greeting") {
             let value = text.value.trimmingCharacters(in: .whitespaces)
             guard !value.isEmpty, value.utf8.count <= 506,

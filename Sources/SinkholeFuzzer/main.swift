@@ -106,6 +106,12 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
         }
         if wasClosed { precondition(action == .none, "a closed session answered \(action)") }
         check(action)
+        if case .receiveChunk(let chunk) = action {
+            // The chunk's octets, taken from the lines that follow (each with its LF).
+            var left = chunk.size
+            while left > 0, let next = lines.popFirst() { left -= next.count + 1 }
+            check(session.receiveEndOfChunk(exceededLimit: false, queueID: "0000000000000001", decider: &decider))
+        }
     }
     return 0
 }
@@ -114,7 +120,7 @@ private func check(_ action: SessionAction) {
     let reply: SMTPReply
     switch action {
     case .reply(let r), .replyAndClose(let r), .startData(let r), .startTLS(let r), .breakTLS(let r, _): reply = r
-    case .none, .disconnect, .reset, .hang: return
+    case .none, .disconnect, .reset, .hang, .receiveChunk: return
     }
     precondition((200...599).contains(reply.code.value), "reply code \(reply.code)")
     var buffer = ByteBuffer()

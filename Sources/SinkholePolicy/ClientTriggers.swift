@@ -103,6 +103,8 @@ public enum ClientTriggers {
         public var noSMTPUTF8 = false
         /// `nostarttls`: STARTTLS is not offered. (BadSMTP still accepts it; sinkhole answers `502 5.5.1`.)
         public var noStartTLS = false
+        /// `nochunking`: CHUNKING is not offered (under BadSMTP's personality BDAT is still taken, as BadSMTP does).
+        public var noChunking = false
         /// `noauth` (none), `authplain`, `authlogin`, `authcram`, `authoauth`: the mechanisms
         /// offered, of those configured; nil: as configured. Not offered is refused too.
         public var authMechanisms: [SASLMechanism]?
@@ -152,6 +154,7 @@ public enum ClientTriggers {
             if part.contains("noenhancedstatuscodes") { keywords.noEnhancedStatusCodes = true }
             if part.contains("nosmtputf8") { keywords.noSMTPUTF8 = true }
             if part.contains("nostarttls") { keywords.noStartTLS = true }
+            if part.contains("nochunking") { keywords.noChunking = true }
             for (keyword, profile) in Self.tlsProfileKeywords where part.contains(keyword) { keywords.tlsProfile = profile }
             // BadSMTP: the last part with an auth keyword wins; in a part, plain > login > cram > oauth.
             if part.contains("authplain") { keywords.authMechanisms = [.plain] }

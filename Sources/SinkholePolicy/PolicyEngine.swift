@@ -181,7 +181,7 @@ public struct SessionPolicy: SMTPDecider, Sendable {
                 return delayed
             }
             switch event {
-            case .rcpt(let path): return modeDecision(path, session)
+            case .rcpt(let path, _): return modeDecision(event, path, session)
             case .authenticate(let credentials): return check(credentials, event)
             case .ehlo where context.configuration.withdrawPipelining:
                 return SMTPDecision(.proceed, adjustments: CapabilityAdjustments(pipelining: false))
@@ -244,7 +244,7 @@ public struct SessionPolicy: SMTPDecider, Sendable {
             return record(.profile, event, context.profile?.name, SMTPDecision(.disconnect, delivery: SMTPDelivery(delay: drop)))
         }
         // 4. The mode; for AUTH, the credentials.
-        if case .rcpt(let path) = event { return modeDecision(path, session) }
+        if case .rcpt(let path, _) = event { return modeDecision(event, path, session) }
         if case .authenticate(let credentials) = event { return check(credentials, event) }
         if case .ehlo = event, context.configuration.withdrawPipelining {
             return SMTPDecision(.proceed, adjustments: CapabilityAdjustments(pipelining: false))
@@ -337,7 +337,7 @@ public struct SessionPolicy: SMTPDecider, Sendable {
     /// Whether a trigger could fire at `event`: the later verbs only when MAIL armed one.
     private func mayTrigger(_ event: SMTPEvent) -> Bool {
         switch event {
-        case .data, .rset, .noop, .quit, .endOfData, .startTLS, .authenticate: armed != nil
+        case .data, .bdat, .rset, .noop, .quit, .endOfData, .startTLS, .authenticate: armed != nil
         case .helo, .ehlo, .mail, .rcpt, .vrfy: true
         default: false
         }
@@ -371,6 +371,7 @@ public struct SessionPolicy: SMTPDecider, Sendable {
             if keywords.noEnhancedStatusCodes { adjustments.enhancedStatusCodes = false }
             if keywords.noSMTPUTF8 { adjustments.smtpUTF8 = false }
             if keywords.noStartTLS { adjustments.startTLS = false }
+            if keywords.noChunking { adjustments.chunking = false }
             if let mechanisms = keywords.authMechanisms { adjustments.authMechanisms = mechanisms }
             if let profile = keywords.tlsProfile { adjustments.tlsProfile = profile }
             note(.trigger, event, "ehlo-keywords", .capabilities)
@@ -385,12 +386,13 @@ public struct SessionPolicy: SMTPDecider, Sendable {
             // An accepted MAIL arms (or clears) the later verbs' triggers.
             armed = trigger.flatMap { ["data", "rset", "noop", "quit", "starttls", "auth"].contains($0.verb) ? Armed($0) : nil }
             return nil
-        case .rcpt(let path):
+        case .rcpt(let path, _):
             guard case .mailbox(let mailbox) = path else { return nil }
             if triggerSMTPUTF8Off, let refusal = utf8Refusal(mailbox, event) { return refusal }
             guard let trigger = ClientTriggers.parse(localPart: mailbox.localPart), trigger.verb == "rcpt" else { return nil }
             return fire(trigger, event)
-        case .data:
+        case .data, .bdat(_, last: true):
+            // BadSMTP fires its data trigger at BDAT … LAST too, before the chunk.
             return armedFiring("data", event)
         case .rset:
             return armedFiring("rset", event)
@@ -437,8 +439,7 @@ public struct SessionPolicy: SMTPDecider, Sendable {
 
     // MARK: - The mode
 
-    private mutating func modeDecision(_ path: ForwardPath, _ session: SessionSnapshot) -> SMTPDecision {
-        let event = SMTPEvent.rcpt(path)
+    private mutating func modeDecision(_ event: SMTPEvent, _ path: ForwardPath, _ session: SessionSnapshot) -> SMTPDecision {
         switch mode {
         case .defer:
             return record(.mode, event, nil, .reply(context.configuration.replies.deferReply))

@@ -18,6 +18,8 @@ public enum SMTPInboundPart: Hashable, Sendable {
     case content(ByteBuffer)
     /// The `CRLF.CRLF` that ends the content; what follows is commands again.
     case endOfContent
+    /// The last octet of a BDAT chunk was passed on; what follows is commands again.
+    case endOfChunk
 }
 
 /// Splits the byte stream into command lines and, after the handler has sent
@@ -30,6 +32,9 @@ public enum SMTPInboundPart: Hashable, Sendable {
 /// Content is passed on in slices as it arrives, never gathered whole. Only
 /// CR LF `.` CR LF ends it: a bare LF, `\n.\n`, `\r\n.\n` or `\n.\r\n` does
 /// not (no SMTP smuggling). A leading dot on a line is removed (RFC 5321 §4.5.2).
+///
+/// After a BDAT line, ``beginChunk(size:)`` makes it pass on exactly that many
+/// octets as content, then ``SMTPInboundPart/endOfChunk``.
 ///
 /// The session handler owns it and pulls parts with ``next(from:)``, switching
 /// it to content with ``beginContent()`` after writing `354`: the decoder
@@ -55,6 +60,8 @@ public struct SMTPFrameDecoder: ByteToMessageDecoder {
         /// Throwing away the rest of a line that was too long.
         case discardingLine
         case content(ContentState)
+        /// A BDAT chunk: this many octets are still to come, passed on as they are.
+        case chunk(remaining: Int)
     }
 
     private var state: State = .commands
@@ -71,9 +78,17 @@ public struct SMTPFrameDecoder: ByteToMessageDecoder {
         state = .content(.lineStart)
     }
 
+    /// Reads exactly `size` octets as a BDAT chunk (RFC 3030): no line ends,
+    /// no dots looked for. Call after a BDAT line; ``SMTPInboundPart/endOfChunk`` follows them.
+    public mutating func beginChunk(size: Int) {
+        state = .chunk(remaining: size)
+    }
+
     public var isReadingContent: Bool {
-        if case .content = state { return true }
-        return false
+        switch state {
+        case .content, .chunk: return true
+        case .commands, .discardingLine: return false
+        }
     }
 
     /// The next part in `buffer`, consuming its bytes; nil when more input is
@@ -92,6 +107,15 @@ public struct SMTPFrameDecoder: ByteToMessageDecoder {
                 state = .commands
             case .content(let contentState):
                 return nextContent(from: &buffer, in: contentState)
+            case .chunk(let remaining):
+                guard remaining > 0 else {
+                    state = .commands
+                    return .endOfChunk
+                }
+                let length = min(remaining, buffer.readableBytes)
+                guard length > 0, let slice = buffer.readSlice(length: length) else { return nil }
+                state = .chunk(remaining: remaining - length)
+                return .content(slice)
             }
         }
     }

@@ -176,6 +176,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var dataStarts = 0
 
     // The message being received.
+    /// The BDAT chunk being read is the message's last.
+    private var chunkLast = false
     private var contentSize = 0
     private var contentExceeded = false
     private var headers: ByteBuffer?
@@ -378,13 +380,16 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             perform(.reply(session.replies.lineTooLong), context: context)
         case .content(let bytes):
             tally.bytes += bytes.readableBytes
-            receiveContent(bytes, context: context)
+            // A refused BDAT chunk is read to its end and dropped.
+            if !session.isDroppingChunk { receiveContent(bytes, context: context) }
             // Decisions part-way through content are rare: flushed with the next line.
             return
         case .endOfContent:
             tally.bytes += 3  // the ".\r\n" that ends it
             replyingTo = "end_of_data"
             finishMessage(context: context)
+        case .endOfChunk:
+            finishChunk(context: context)
         }
         // The engine's records go with the message's tally, or sooner if many gather.
         if policy.records.count >= 32 { flushRecords() }
@@ -467,6 +472,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         }
         clock?.deregister(self)
         pending = nil
+        // A message cut off (a timeout, the client gone) gives its capture budget back.
+        abandonMessage()
         session.close()
         if let journal, var transcript {
             transcript.countDropped(journalDropped)
@@ -579,16 +586,19 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             write(reply, delivery: delivery, context: context)
         case .startData(let reply):
             write(reply, delivery: delivery, context: context)
-            contentSize = 0
-            contentExceeded = false
-            headers = nil
-            headersComplete = false
-            messageText = wantsMessage || capture != nil ? context.channel.allocator.buffer(capacity: 1024) : nil
-            captureFull = false
-            contentCheckAt = contentThreshold ?? Int.max
+            beginMessage(context: context)
             decoder.beginContent()
             dataDeadline = context.eventLoop.now + dataTimeLimit
             startDataTiming(context: context)
+        case .receiveChunk(let chunk):
+            // No reply yet: it follows the chunk's octets.
+            if chunk.starts { beginMessage(context: context) }
+            if !chunk.keep { abandonMessage() }
+            if journalRoom > 0 { note(.note, "chunk of \(chunk.size) octets\(chunk.keep ? "" : ", dropped")") }
+            chunkLast = chunk.last
+            decoder.beginChunk(size: chunk.size)
+            // Each chunk has the DATA time limit; a client that sends fewer octets than it said meets the idle timeout.
+            dataDeadline = context.eventLoop.now + dataTimeLimit
         case .replyAndClose(let reply):
             write(reply, delivery: delivery, context: context) { [self] context in
                 close(context: context, outcome: reply.code == .closing ? .quit : .refused)
@@ -1049,6 +1059,44 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         }
     }
 
+    /// A message starts (after `354`, or with a transaction's first BDAT chunk).
+    private func beginMessage(context: ChannelHandlerContext) {
+        abandonMessage()
+        contentSize = 0
+        contentExceeded = false
+        headersComplete = false
+        messageText = wantsMessage || capture != nil ? context.channel.allocator.buffer(capacity: 1024) : nil
+        captureFull = false
+        contentCheckAt = contentThreshold ?? Int.max
+    }
+
+    /// What was kept of a message that will not complete goes: its capture budget too.
+    private func abandonMessage() {
+        headers = nil
+        messageText = nil
+        if captureReserved > 0 {
+            capture?.release(captureReserved)
+            captureReserved = 0
+        }
+    }
+
+    /// The octets of a BDAT chunk are in: its answer, or the message's after the last.
+    private func finishChunk(context: ChannelHandlerContext) {
+        dataDeadline = .distantFuture
+        if chunkLast && !session.isDroppingChunk {
+            replyingTo = "end_of_data"
+            return finishMessage(context: context, chunked: true)
+        }
+        replyingTo = "BDAT"
+        let action = session.receiveEndOfChunk(exceededLimit: contentExceeded, queueID: "", decider: &policy)
+        if !session.isReceivingData && session.chunkedOctets == nil { abandonMessage() }
+        perform(action, delivery: session.delivery, context: context)
+        if closeAfterMessage && !closing {
+            outcome = .shutdown
+            perform(.replyAndClose(session.replies.shuttingDown), context: context)
+        }
+    }
+
     /// Keeps the header block, up to the cap, for the `message` log line.
     private func captureHeaders(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
         var captured = headers ?? context.channel.allocator.buffer(capacity: min(headerLogLimit, 4096))
@@ -1086,7 +1134,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         headers = captured
     }
 
-    private func finishMessage(context: ChannelHandlerContext) {
+    private func finishMessage(context: ChannelHandlerContext, chunked: Bool = false) {
         dataDeadline = .distantFuture
         let queueID = QueueID.next()
         if journalRoom > 0 { note(.note, "message \(contentSize) bytes, queue id \(queueID)") }
@@ -1103,10 +1151,11 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         let message = wantsMessage ? text.map { text in
             String(decoding: text.readableBytesView.prefix(dataTiming.messageLimit), as: UTF8.self)
         } : nil
-        let action = session.receiveEndOfData(
-            size: contentSize, exceededLimit: contentExceeded, storageFull: captureFull, queueID: queueID,
-            message: message, decider: &policy
-        )
+        let action = chunked
+            ? session.receiveEndOfChunk(exceededLimit: contentExceeded, storageFull: captureFull, queueID: queueID,
+                                        message: message, decider: &policy)
+            : session.receiveEndOfData(size: contentSize, exceededLimit: contentExceeded, storageFull: captureFull,
+                                       queueID: queueID, message: message, decider: &policy)
         if let capture {
             // A rule's `deliver` keeps or drops the message whatever the client was told.
             let keep = session.deliver ?? (action.reply?.code.isPositive == true)
@@ -1174,7 +1223,7 @@ extension SessionAction {
     var reply: SMTPReply? {
         switch self {
         case .reply(let reply), .replyAndClose(let reply), .startData(let reply), .startTLS(let reply), .breakTLS(let reply, _): reply
-        case .none, .disconnect, .reset, .hang: nil
+        case .none, .disconnect, .reset, .hang, .receiveChunk: nil
         }
     }
 }

@@ -182,6 +182,14 @@ struct Sinkhole: AsyncParsableCommand {
         "Do not announce SMTPUTF8. (env: SINKHOLE_NO_SMTPUTF8=true)"))
     var noSMTPUTF8 = false
 
+    @Flag(name: .customLong("no-dsn"), help: ArgumentHelp(
+        "Do not announce DSN (smtp-sink's -N): RET, ENVID, NOTIFY and ORCPT get 555 5.5.4. (env: SINKHOLE_NO_DSN=true)"))
+    var noDSN = false
+
+    @Flag(name: .customLong("no-chunking"), help: ArgumentHelp(
+        "Do not announce CHUNKING and BINARYMIME: BDAT gets 502 5.5.1 once its chunk is read. (env: SINKHOLE_NO_CHUNKING=true)"))
+    var noChunking = false
+
     @Flag(name: .customLong("no-enhancedstatuscodes"), help: ArgumentHelp(
         "Do not announce ENHANCEDSTATUSCODES, and send no enhanced codes (smtp-sink's -E, which still sends them). (env: SINKHOLE_NO_ENHANCEDSTATUSCODES=true)"))
     var noEnhancedStatusCodes = false
@@ -475,6 +483,7 @@ struct Sinkhole: AsyncParsableCommand {
             ("auth-users", authUsers), ("require-auth", requireAuth ? "true" : nil), ("auth-over-tls-only", authOverTLSOnly),
             ("no-pipelining", noPipelining ? "true" : nil), ("no-8bitmime", no8BitMIME ? "true" : nil),
             ("no-smtputf8", noSMTPUTF8 ? "true" : nil), ("no-enhancedstatuscodes", noEnhancedStatusCodes ? "true" : nil),
+            ("no-dsn", noDSN ? "true" : nil), ("no-chunking", noChunking ? "true" : nil),
             ("no-esmtp", noESMTP ? "true" : nil), ("greeting", greeting), ("pix-greeting", pixGreeting ? "true" : nil),
             ("stop-after-messages", stopAfterMessages), ("stop-after-sessions", stopAfterSessions),
         ]
@@ -610,6 +619,8 @@ struct Sinkhole: AsyncParsableCommand {
         session.smtpUTF8 = settings.keywords.smtpUTF8
         session.enhancedStatusCodes = settings.keywords.enhancedStatusCodes
         session.esmtp = settings.keywords.esmtp
+        session.dsn = settings.keywords.dsn
+        session.chunking = settings.keywords.chunking
         session.greeting = settings.keywords.greeting
         // smtp-sink's -M and -n: the limit reached is a graceful shutdown, once the group exists.
         let stopLatch = ShutdownLatch()

@@ -31,7 +31,7 @@ struct ReplyBookTests {
         #expect(machine.receive(.mail(from: .null, parameters: []), decider: &decider).wire
             == "503 Bad sequence - MAIL not allowed in HELO state\r\n")
         #expect(machine.receive(.ehlo(domain: "c"), decider: &decider).wire
-            == "250-badsmtp.test\r\n250-8BITMIME\r\n250-SIZE 1000\r\n250-PIPELINING\r\n250-SMTPUTF8\r\n"
+            == "250-badsmtp.test\r\n250-8BITMIME\r\n250-SIZE 1000\r\n250-PIPELINING\r\n250-CHUNKING\r\n250-SMTPUTF8\r\n"
             + "250-ENHANCEDSTATUSCODES\r\n250 OK\r\n")
         #expect(machine.receive(.rcpt(to: alice), decider: &decider).wire
             == "503 Bad sequence - RCPT not allowed in MAIL state\r\n")

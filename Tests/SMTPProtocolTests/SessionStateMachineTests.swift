@@ -159,13 +159,18 @@ struct SessionStateMachineTests {
 
     @Test("A parameter is taken only when an advertised extension owns it, else 555 5.5.4")
     func extensionParameters() {
-        var machine = session()
+        var withoutDSN = config
+        withoutDSN.dsn = false
+        var machine = SMTPSessionStateMachine(configuration: withoutDSN, clientIP: nil)
         var decider = AcceptAllDecider()
         _ = machine.receive(.ehlo(domain: "c"), decider: &decider)
-        let ret = MailParameter.other(keyword: "ret", value: "HDRS")
+        let ret = MailParameter.dsn(.ret, "HDRS")
         #expect(machine.receive(.mail(from: .null, parameters: [ret]), decider: &decider) == .reply(.unsupportedParameter("RET")))
+        #expect(machine.receive(.mail(from: .null, parameters: [.other(keyword: "MT-PRIORITY", value: "3")]), decider: &decider)
+            == .reply(.unsupportedParameter("MT-PRIORITY")))
 
-        var dsn = SMTPSessionStateMachine(configuration: config, clientIP: nil)
+        // James's /smtpExtensions can still offer DSN where --no-dsn withholds it.
+        var dsn = SMTPSessionStateMachine(configuration: withoutDSN, clientIP: nil)
         var extended = ExtraKeywordsDecider(extra: ["dsn", "MT-PRIORITY"])
         _ = dsn.receive(.ehlo(domain: "c"), decider: &extended)
         #expect(dsn.receive(.mail(from: .null, parameters: [ret, .other(keyword: "MT-PRIORITY", value: "3")]),
@@ -174,9 +179,104 @@ struct SessionStateMachineTests {
         #expect(dsn.receive(.rcpt(to: alice, parameters: [.other(keyword: "RET", value: "FULL")]), decider: &extended)
             == .reply(.unsupportedParameter("RET")), "RET belongs on MAIL")
         #expect(dsn.receive(.rcpt(to: .postmaster), decider: &extended) == .reply(.recipientOK))
-        let notify = MailParameter.other(keyword: "NOTIFY", value: "NEVER")
+        let notify = MailParameter.dsn(.notify, "NEVER")
         #expect(dsn.receive(.rcpt(to: alice, parameters: [notify]), decider: &extended) == .reply(.recipientOK))
         #expect(dsn.parameters(ofRecipient: 0) == [] && dsn.parameters(ofRecipient: 1) == [notify])
+    }
+
+    @Test("DSN is offered by default: its parameters are taken where they belong")
+    func dsnByDefault() {
+        var machine = session()
+        var decider = AcceptAllDecider()
+        guard case .reply(let ehlo) = machine.receive(.ehlo(domain: "c"), decider: &decider) else { Issue.record("no EHLO reply"); return }
+        #expect(ehlo.lines.suffix(3) == ["DSN", "CHUNKING", "BINARYMIME"])
+        #expect(machine.receive(.mail(from: .null, parameters: [.dsn(.ret, "FULL"), .dsn(.envid, "x")]), decider: &decider)
+            == .reply(.senderOK))
+        #expect(machine.receive(.rcpt(to: alice, parameters: [.dsn(.ret, "FULL")]), decider: &decider)
+            == .reply(.unsupportedParameter("RET")))
+        #expect(machine.receive(.rcpt(to: alice, parameters: [.dsn(.notify, "SUCCESS"), .dsn(.orcpt, "rfc822;a@b.c")]),
+                                decider: &decider) == .reply(.recipientOK))
+    }
+
+    @Test("A UTF-8 address needs SMTPUTF8 on MAIL: 553 5.6.7 without it; withheld keywords refuse their parameters")
+    func declaredExtensions() {
+        let utf8 = Mailbox(localPart: "ünï", domain: "example.com")
+        var machine = session()
+        var decider = AcceptAllDecider()
+        _ = machine.receive(.ehlo(domain: "c"), decider: &decider)
+        #expect(machine.receive(.mail(from: .mailbox(utf8), parameters: []), decider: &decider) == .reply(.utf8AddressUndeclared))
+        #expect(machine.receive(.mail(from: .null, parameters: []), decider: &decider) == .reply(.senderOK))
+        #expect(machine.receive(.rcpt(to: .mailbox(utf8)), decider: &decider) == .reply(.utf8AddressUndeclared))
+        _ = machine.receive(.rset, decider: &decider)
+        #expect(machine.receive(.mail(from: .mailbox(utf8), parameters: [.smtpUTF8]), decider: &decider) == .reply(.senderOK))
+        #expect(machine.receive(.rcpt(to: .mailbox(utf8)), decider: &decider) == .reply(.recipientOK))
+
+        var withheld = config
+        withheld.smtpUTF8 = false
+        withheld.eightBitMIME = false
+        withheld.chunking = false
+        var plain = SMTPSessionStateMachine(configuration: withheld, clientIP: nil)
+        _ = plain.receive(.ehlo(domain: "c"), decider: &decider)
+        #expect(plain.receive(.mail(from: .null, parameters: [.smtpUTF8]), decider: &decider) == .reply(.unsupportedParameter("SMTPUTF8")))
+        #expect(plain.receive(.mail(from: .null, parameters: [.body(.eightBitMIME)]), decider: &decider)
+            == .reply(.unsupportedParameter("BODY=8BITMIME")))
+        #expect(plain.receive(.mail(from: .null, parameters: [.body(.binaryMIME)]), decider: &decider)
+            == .reply(.unsupportedParameter("BODY=BINARYMIME")))
+        #expect(plain.receive(.mail(from: .null, parameters: [.body(.sevenBit)]), decider: &decider) == .reply(.senderOK))
+    }
+
+    @Test("BDAT: chunks, the last one's message reply, and every refusal reads the chunk first")
+    func bdat() {
+        var machine = session()
+        var decider = AcceptAllDecider()
+        let dropped = { (size: Int) in SessionAction.receiveChunk(BDATChunk(size: size, last: false, starts: false, keep: false)) }
+        // Before HELO, before MAIL, before RCPT: the chunk is read and dropped, then 503.
+        #expect(machine.receive(.bdat(size: 3, last: false), decider: &decider) == dropped(3))
+        #expect(machine.isDroppingChunk)
+        #expect(machine.receiveEndOfChunk(exceededLimit: false, queueID: "Q", decider: &decider) == .reply(.sendHeloFirst))
+        #expect(!machine.isDroppingChunk)
+        _ = machine.receive(.ehlo(domain: "c"), decider: &decider)
+        #expect(machine.receive(.bdat(size: 3, last: false), decider: &decider) == dropped(3))
+        #expect(machine.receiveEndOfChunk(exceededLimit: false, queueID: "Q", decider: &decider) == .reply(.needMail))
+        _ = machine.receive(.mail(from: .null, parameters: []), decider: &decider)
+        #expect(machine.receive(.bdat(size: 3, last: false), decider: &decider) == dropped(3))
+        #expect(machine.receiveEndOfChunk(exceededLimit: false, queueID: "Q", decider: &decider) == .reply(.needRecipient))
+        _ = machine.receive(.rcpt(to: alice, parameters: []), decider: &decider)
+        // Two chunks, then a zero-length LAST.
+        #expect(machine.receive(.bdat(size: 40, last: false), decider: &decider)
+            == .receiveChunk(BDATChunk(size: 40, last: false, starts: true, keep: true)))
+        #expect(machine.isReceivingData)
+        #expect(machine.receiveEndOfChunk(exceededLimit: false, queueID: "Q", decider: &decider) == .reply(.chunkReceived(octets: 40)))
+        #expect(machine.receive(.data, decider: &decider) == .reply(.dataAfterBDAT))
+        #expect(machine.receive(.bdat(size: 60, last: false), decider: &decider)
+            == .receiveChunk(BDATChunk(size: 60, last: false, starts: false, keep: true)))
+        #expect(machine.receiveEndOfChunk(exceededLimit: false, queueID: "Q", decider: &decider) == .reply(.chunkReceived(octets: 60)))
+        #expect(machine.chunkedOctets == 100)
+        #expect(machine.receive(.bdat(size: 0, last: true), decider: &decider)
+            == .receiveChunk(BDATChunk(size: 0, last: true, starts: false, keep: true)))
+        #expect(machine.receiveEndOfChunk(exceededLimit: false, queueID: "Q1", decider: &decider) == .reply(.queued(id: "Q1")))
+        #expect(machine.chunkedOctets == nil && machine.recipients.isEmpty)
+        // Over the limit (100): read and dropped, 552, and the transaction is over.
+        _ = machine.receive(.mail(from: .null, parameters: []), decider: &decider)
+        _ = machine.receive(.rcpt(to: alice, parameters: []), decider: &decider)
+        _ = machine.receive(.bdat(size: 60, last: false), decider: &decider)
+        _ = machine.receiveEndOfChunk(exceededLimit: false, queueID: "Q", decider: &decider)
+        #expect(machine.receive(.bdat(size: 41, last: true), decider: &decider)
+            == .receiveChunk(BDATChunk(size: 41, last: true, starts: false, keep: false)))
+        #expect(machine.receiveEndOfChunk(exceededLimit: false, queueID: "Q", decider: &decider) == .reply(.messageTooBig))
+        #expect(machine.reversePath == nil)
+        // BINARYMIME goes only in chunks.
+        _ = machine.receive(.mail(from: .null, parameters: [.body(.binaryMIME)]), decider: &decider)
+        _ = machine.receive(.rcpt(to: alice, parameters: []), decider: &decider)
+        #expect(machine.receive(.data, decider: &decider) == .reply(.binaryNeedsBDAT))
+        // Withheld CHUNKING: 502, the chunk read all the same.
+        var withheld = config
+        withheld.chunking = false
+        var plain = SMTPSessionStateMachine(configuration: withheld, clientIP: nil)
+        _ = plain.receive(.ehlo(domain: "c"), decider: &decider)
+        #expect(plain.receive(.bdat(size: 5, last: true), decider: &decider)
+            == .receiveChunk(BDATChunk(size: 5, last: true, starts: false, keep: false)))
+        #expect(plain.receiveEndOfChunk(exceededLimit: false, queueID: "Q", decider: &decider) == .reply(.commandNotImplemented))
     }
 }
 

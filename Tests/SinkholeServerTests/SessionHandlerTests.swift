@@ -124,7 +124,10 @@ struct SessionHandlerTests {
             250-SIZE 1024\r
             250-8BITMIME\r
             250-ENHANCEDSTATUSCODES\r
-            250 SMTPUTF8\r
+            250-SMTPUTF8\r
+            250-DSN\r
+            250-CHUNKING\r
+            250 BINARYMIME\r
 
             """)
     }

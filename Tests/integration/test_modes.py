@@ -9,7 +9,8 @@ import pytest
 from conftest import CLIENT_NAME, HOSTNAME, queue_id
 
 GREETING = (220, f"{HOSTNAME} ESMTP sinkhole".encode())
-EXTENSIONS = {b"PIPELINING", b"SIZE 26214400", b"8BITMIME", b"ENHANCEDSTATUSCODES", b"SMTPUTF8"}
+EXTENSIONS = {b"PIPELINING", b"SIZE 26214400", b"8BITMIME", b"ENHANCEDSTATUSCODES", b"SMTPUTF8", b"DSN", b"CHUNKING",
+              b"BINARYMIME"}
 MAIL_OK = (250, b"2.1.0 OK")
 RCPT_OK = (250, b"2.1.5 OK")
 DEFERRED = (421, b"4.3.2 Service temporarily unavailable")

@@ -13,7 +13,7 @@ from conftest import HOSTNAME, RawClient, assert_one_line_error, run_sinkhole
 
 GREETING = f"{HOSTNAME} ESMTP BadSMTP - The Reliably Unreliable Mail Server https://badsmtp.com".encode()
 OK = (250, b"OK")
-EHLO_LINES = [b"badsmtp.test", b"8BITMIME", b"SIZE 26214400", b"PIPELINING", b"SMTPUTF8",
+EHLO_LINES = [b"badsmtp.test", b"8BITMIME", b"SIZE 26214400", b"PIPELINING", b"CHUNKING", b"SMTPUTF8",
               b"ENHANCEDSTATUSCODES", b"OK"]
 UNRECOGNISED = (500, b"Command not recognised")
 SYNTAX = (501, b"Syntax error in parameters")
@@ -107,10 +107,10 @@ def test_vrfy_as_badsmtp_answers_it(server, argument, reply):
 def test_ehlo_keywords_change_the_badsmtp_ehlo_reply(server):
     client = greeted(server)
     client.send(b"EHLO nosize-nopipelining-no8bit.example.com\r\n")
-    assert client.reply() == (250, [b"badsmtp.test", b"SMTPUTF8", b"ENHANCEDSTATUSCODES", b"OK"])
+    assert client.reply() == (250, [b"badsmtp.test", b"CHUNKING", b"SMTPUTF8", b"ENHANCEDSTATUSCODES", b"OK"])
     client = greeted(server)
     client.send(b"EHLO size10000.example.com\r\n")
-    assert client.reply() == (250, [b"badsmtp.test", b"8BITMIME", b"SIZE 10000", b"PIPELINING", b"SMTPUTF8",
+    assert client.reply() == (250, [b"badsmtp.test", b"8BITMIME", b"SIZE 10000", b"PIPELINING", b"CHUNKING", b"SMTPUTF8",
                                     b"ENHANCEDSTATUSCODES", b"OK"])
 
 

@@ -149,11 +149,11 @@ def test_badsmtp_port_bands(sinkhole, tmp_path):
     # BadSMTP's TLS ports: 25465 implicit TLS, 25587 plain with STARTTLS, in BadSMTP's words.
     context = ssl.create_default_context(cafile=str(ca))
     implicit = smtplib.SMTP_SSL("127.0.0.1", 25465, local_hostname="client.test", timeout=15, context=context)
-    assert implicit.ehlo() == (250, b"badsmtp.test\n8BITMIME\nSIZE 26214400\nPIPELINING\nSMTPUTF8\nENHANCEDSTATUSCODES\nOK")
+    assert implicit.ehlo() == (250, b"badsmtp.test\n8BITMIME\nSIZE 26214400\nPIPELINING\nCHUNKING\nSMTPUTF8\nENHANCEDSTATUSCODES\nOK")
     assert implicit.docmd("STARTTLS") == (554, b"TLS already started")
     implicit.quit()
     plain = smtplib.SMTP("127.0.0.1", 25587, local_hostname="client.test", timeout=15)
-    assert plain.ehlo() == (250, b"badsmtp.test\n8BITMIME\nSIZE 26214400\nPIPELINING\nSTARTTLS\nSMTPUTF8\nENHANCEDSTATUSCODES\nOK")
+    assert plain.ehlo() == (250, b"badsmtp.test\n8BITMIME\nSIZE 26214400\nPIPELINING\nSTARTTLS\nCHUNKING\nSMTPUTF8\nENHANCEDSTATUSCODES\nOK")
     assert plain.starttls(context=context) == (220, b"Ready to start TLS")
     plain.quit()
 

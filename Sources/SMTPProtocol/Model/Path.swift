@@ -13,6 +13,11 @@ public struct Mailbox: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(localPart)@\(domain)" }
+
+    /// A UTF-8 address (RFC 6531): a byte outside ASCII in either part.
+    public var isInternationalized: Bool {
+        localPart.utf8.contains { $0 >= 0x80 } || domain.utf8.contains { $0 >= 0x80 }
+    }
 }
 
 /// The argument of `MAIL FROM:` — a mailbox, or the null path `<>` that
@@ -57,6 +62,25 @@ public enum ForwardPath: Hashable, Sendable, CustomStringConvertible {
 public enum BodyType: String, Hashable, Sendable {
     case sevenBit = "7BIT"
     case eightBitMIME = "8BITMIME"
+    /// Binary content, sent only with BDAT (RFC 3030 §3).
+    case binaryMIME = "BINARYMIME"
+}
+
+/// The DSN parameters of MAIL FROM and RCPT TO.
+///
+/// - SeeAlso: [RFC 3461 §4](https://www.rfc-editor.org/rfc/rfc3461#section-4)
+public enum DSNKeyword: String, Hashable, Sendable, CaseIterable {
+    /// `RET=FULL|HDRS` on MAIL: what a failure notice returns of the message.
+    case ret = "RET"
+    /// `ENVID=xtext` on MAIL: the sender's name for the transaction.
+    case envid = "ENVID"
+    /// `NOTIFY=NEVER` or a list of `SUCCESS`, `FAILURE`, `DELAY` on RCPT.
+    case notify = "NOTIFY"
+    /// `ORCPT=addr-type;xtext` on RCPT: the recipient as the sender first wrote it.
+    case orcpt = "ORCPT"
+
+    /// Whether the parameter belongs on MAIL (`RET`, `ENVID`) rather than RCPT.
+    public var onMail: Bool { self == .ret || self == .envid }
 }
 
 /// An ESMTP parameter of MAIL FROM or RCPT TO.
@@ -73,10 +97,24 @@ public enum MailParameter: Hashable, Sendable {
     /// `SMTPUTF8` — addresses and headers may be UTF-8.
     /// - SeeAlso: [RFC 6531](https://www.rfc-editor.org/rfc/rfc6531)
     case smtpUTF8
+    /// A DSN parameter, validated: `RET` and `NOTIFY` upper-cased, `ENVID` and `ORCPT` as sent.
+    /// - SeeAlso: [RFC 3461](https://www.rfc-editor.org/rfc/rfc3461)
+    case dsn(DSNKeyword, String)
     /// Another parameter, kept as written (`RET=HDRS`, `NOTIFY=FAILURE`):
     /// taken only when an extension the session advertises owns it
     /// (``SessionCapabilities/accepts(_:onMail:)``), else `555 5.5.4`.
     case other(keyword: String, value: String?)
+
+    /// The value as text (empty for a keyword without one), for rules and captured mail.
+    public var valueText: String {
+        switch self {
+        case .size(let size): String(size)
+        case .body(let body): body.rawValue
+        case .smtpUTF8: ""
+        case .dsn(_, let value): value
+        case .other(_, let value): value ?? ""
+        }
+    }
 
     /// The keyword, upper-cased.
     public var keyword: String {
@@ -84,6 +122,7 @@ public enum MailParameter: Hashable, Sendable {
         case .size: "SIZE"
         case .body: "BODY"
         case .smtpUTF8: "SMTPUTF8"
+        case .dsn(let keyword, _): keyword.rawValue
         case .other(let keyword, _): keyword.uppercased()
         }
     }

@@ -49,6 +49,8 @@ public struct ReplyCode: Hashable, Sendable, CustomStringConvertible {
     public static let authenticationRequired = ReplyCode(unchecked: 530)
     public static let mailboxUnavailable = ReplyCode(unchecked: 550)
     public static let exceededStorage = ReplyCode(unchecked: 552)
+    /// Mailbox name not allowed (RFC 5321 §4.2.3); RFC 6531 uses it for an undeclared UTF-8 address.
+    public static let mailboxNameNotAllowed = ReplyCode(unchecked: 553)
     public static let transactionFailed = ReplyCode(unchecked: 554)
     public static let parameterNotImplemented = ReplyCode(unchecked: 555)
     /// `504`: a parameter (an AUTH mechanism) not implemented.

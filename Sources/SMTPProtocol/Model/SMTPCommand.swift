@@ -26,7 +26,9 @@ public enum SMTPCommand: Hashable, Sendable {
     case startTLS
     /// `AUTH mechanism [initial-response]` (RFC 4954); the mechanism upper-cased.
     case auth(mechanism: String, initialResponse: String?)
-    /// A verb sinkhole knows but does not offer: `AUTH`, `BDAT`, `EXPN`, `ETRN`, `TURN`.
+    /// `BDAT chunk-size [LAST]` (RFC 3030): exactly `size` octets of message follow the line.
+    case bdat(size: Int, last: Bool)
+    /// A verb sinkhole knows but does not offer: `EXPN`, `ETRN`, `TURN`.
     case notImplemented(verb: String)
 
     /// The verb, upper-cased, for logs and counters.
@@ -44,6 +46,7 @@ public enum SMTPCommand: Hashable, Sendable {
         case .help: return "HELP"
         case .startTLS: return "STARTTLS"
         case .auth: return "AUTH"
+        case .bdat: return "BDAT"
         case .notImplemented(let verb): return verb
         }
     }

@@ -122,6 +122,14 @@ extension SMTPReply {
     public static let startMailInput = SMTPReply(code: .startMailInput, "End data with <CR><LF>.<CR><LF>")
     /// `250 2.0.0 OK queued as <id>`
     public static func queued(id: String) -> SMTPReply { make(.ok, 2, 0, 0, "OK queued as \(id)") }
+    /// `250 2.0.0 OK <n> octets received` — a BDAT chunk other than the last.
+    public static func chunkReceived(octets: Int) -> SMTPReply { make(.ok, 2, 0, 0, "OK \(octets) octets received") }
+    /// `503 5.5.1 DATA not allowed after BDAT`: a transaction is sent one way (RFC 3030 §2).
+    public static let dataAfterBDAT = badSequence("DATA not allowed after BDAT")
+    /// `503 5.5.1 BODY=BINARYMIME requires BDAT` (RFC 3030 §3).
+    public static let binaryNeedsBDAT = badSequence("BODY=BINARYMIME requires BDAT")
+    /// `553 5.6.7 Must declare SMTPUTF8 to send a UTF-8 address` (RFC 6531 §3.4).
+    public static let utf8AddressUndeclared = make(.mailboxNameNotAllowed, 5, 6, 7, "Must declare SMTPUTF8 to send a UTF-8 address")
     /// `221 2.0.0 Bye`
     public static let bye = make(.closing, 2, 0, 0, "Bye")
     /// STARTTLS accepted: the TLS handshake follows (RFC 3207 §4; Postfix's words).
@@ -220,6 +228,7 @@ extension SMTPReply {
     public static let rcptSyntax = syntax("Syntax: RCPT TO:<address>")
     public static let vrfySyntax = syntax("Syntax: VRFY address")
     public static let authSyntax = syntax("Syntax: AUTH mechanism [initial-response]")
+    public static let bdatSyntax = syntax("Syntax: BDAT chunk-size [LAST]")
     public static func noParameters(_ verb: String) -> SMTPReply { syntax("Syntax: \(verb) takes no parameters") }
     public static func badParameterValue(_ name: String) -> SMTPReply { syntax("Bad value for parameter \(name)") }
     public static func duplicateParameter(_ name: String) -> SMTPReply { syntax("Duplicate parameter \(name)") }

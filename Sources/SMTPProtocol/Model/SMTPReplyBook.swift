@@ -133,6 +133,7 @@ public final class SMTPReplyBook: Sendable {
             if let size = capabilities.advertisedSize { lines.append("SIZE \(size)") }
             if capabilities.pipelining { lines.append("PIPELINING") }
             if capabilities.startTLS { lines.append("STARTTLS") }
+            if capabilities.chunking { lines.append("CHUNKING") }
             if capabilities.smtpUTF8 { lines.append("SMTPUTF8") }
             if capabilities.enhancedStatusCodes { lines.append("ENHANCEDSTATUSCODES") }
             lines += capabilities.extra
@@ -143,6 +144,20 @@ public final class SMTPReplyBook: Sendable {
 
     /// A message taken in.
     public func queued(id: String) -> SMTPReply { accepted ?? .queued(id: id) }
+
+    /// A BDAT chunk other than the last, taken in (RFC 3030 §2).
+    public func chunkReceived(octets: Int) -> SMTPReply {
+        switch personality {
+        case .sinkhole: .chunkReceived(octets: octets)
+        case .badsmtp: Self.plainOK
+        }
+    }
+
+    /// Whether a UTF-8 address needs `SMTPUTF8` on MAIL (RFC 6531 §3.4). BadSMTP takes one without.
+    public var requiresDeclaredSMTPUTF8: Bool { personality == .sinkhole }
+
+    /// Whether BDAT is taken where CHUNKING is not offered: BadSMTP's `nochunking` only hides it.
+    public var takesUnofferedBDAT: Bool { personality == .badsmtp }
 
     /// A message (or a declared SIZE) over `limit` octets.
     public func messageTooBig(limit: Int) -> SMTPReply {

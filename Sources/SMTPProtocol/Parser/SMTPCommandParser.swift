@@ -74,7 +74,7 @@ public enum SMTPCommandParser {
         ("VRFY", parseVrfy),
         ("STARTTLS", { (argument) throws(SMTPParseError) in try noArguments("STARTTLS", argument, .startTLS) }),
         ("AUTH", parseAuth),
-        ("BDAT", { _ in .notImplemented(verb: "BDAT") }),
+        ("BDAT", parseBdat),
         ("EXPN", { _ in .notImplemented(verb: "EXPN") }),
         ("ETRN", { _ in .notImplemented(verb: "ETRN") }),
         ("TURN", { _ in .notImplemented(verb: "TURN") }),
@@ -150,6 +150,8 @@ public enum SMTPCommandParser {
             case "SMTPUTF8":
                 guard value == nil else { throw SMTPParseError(.badParameterValue("SMTPUTF8")) }
                 parameters.append(.smtpUTF8)
+            case "RET", "ENVID":
+                parameters.append(try dsnParameter(DSNKeyword(rawValue: keyword)!, value))
             default:
                 // Whether an advertised extension owns it is the session's to say.
                 guard !keyword.isEmpty else { throw SMTPParseError(.mailSyntax) }
@@ -174,7 +176,11 @@ public enum SMTPCommandParser {
                     throw SMTPParseError(.duplicateParameter(keyword.uppercased()))
                 }
                 let value: Substring? = word.contains("=") ? word.drop { $0 != "=" }.dropFirst() : nil
-                parameters.append(.other(keyword: String(keyword), value: value.map(String.init)))
+                switch keyword.uppercased() {
+                case "NOTIFY": parameters.append(try dsnParameter(.notify, value))
+                case "ORCPT": parameters.append(try dsnParameter(.orcpt, value))
+                default: parameters.append(.other(keyword: String(keyword), value: value.map(String.init)))
+                }
             }
         }
         if path.utf8.elementsEqual("postmaster".utf8, by: { $0 | 0x20 == $1 }) {
@@ -184,6 +190,76 @@ public enum SMTPCommandParser {
             throw SMTPParseError(.badRecipientAddress)
         }
         return .rcpt(to: .mailbox(mailbox), parameters: parameters)
+    }
+
+    // bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ] CRLF (RFC 3030 §2)
+    // chunk-size = 1*DIGIT
+    // end-marker = "LAST"
+    private static func parseBdat(_ argument: Substring) throws(SMTPParseError) -> SMTPCommand {
+        let words = argument.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        // 18 digits at most: below Int.max, and far beyond any message size limit.
+        guard (1...2).contains(words.count), let size = words.first, (1...18).contains(size.utf8.count),
+              size.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let octets = Int(size)
+        else { throw SMTPParseError(.bdatSyntax) }
+        if words.count == 2 {
+            guard words[1].utf8.elementsEqual("LAST".utf8, by: { $0 & 0xDF == $1 }) else { throw SMTPParseError(.bdatSyntax) }
+        }
+        return .bdat(size: octets, last: words.count == 2)
+    }
+
+    // RFC 3461 §4: ret-value = "FULL" / "HDRS"; envid-value = xtext (at most 100 characters);
+    // notify-esmtp-value = "NEVER" / 1#notify-list-element, notify-list-element = "SUCCESS" / "FAILURE" / "DELAY";
+    // orcpt-value = addr-type ";" xtext (at most 500 characters), addr-type = atom.
+    private static func dsnParameter(_ keyword: DSNKeyword, _ value: Substring?) throws(SMTPParseError) -> MailParameter {
+        let bad = SMTPParseError(.badParameterValue(keyword.rawValue))
+        guard let value, !value.isEmpty else { throw bad }
+        switch keyword {
+        case .ret:
+            let upper = value.uppercased()
+            guard upper == "FULL" || upper == "HDRS" else { throw bad }
+            return .dsn(.ret, upper)
+        case .envid:
+            guard value.utf8.count <= 100, isXText(value.utf8) else { throw bad }
+            return .dsn(.envid, String(value))
+        case .notify:
+            let upper = value.uppercased()
+            let items = upper.split(separator: ",", omittingEmptySubsequences: false)
+            if items == ["NEVER"] { return .dsn(.notify, upper) }
+            guard Set(items).count == items.count,
+                  items.allSatisfy({ $0 == "SUCCESS" || $0 == "FAILURE" || $0 == "DELAY" }) else { throw bad }
+            return .dsn(.notify, upper)
+        case .orcpt:
+            guard value.utf8.count <= 500, let semicolon = value.utf8.firstIndex(of: UInt8(ascii: ";")) else { throw bad }
+            let type = value[..<semicolon]
+            let address = value[value.utf8.index(after: semicolon)...]
+            guard !type.isEmpty, isDotString(type.utf8), !type.contains("."), !address.isEmpty else { throw bad }
+            // RFC 6533's utf-8-addr-xtext: UTF-8 allowed as it is.
+            let utf8Type = type.utf8.elementsEqual("utf-8".utf8, by: { $0 | 0x20 == $1 })
+            guard isXText(address.utf8, allowingUTF8: utf8Type) else { throw bad }
+            return .dsn(.orcpt, String(value))
+        }
+    }
+
+    /// xtext (RFC 3461 §4): `!` to `~` but `+` and `=`, and `+` followed by two upper-case hex digits.
+    private static func isXText(_ bytes: Substring.UTF8View, allowingUTF8: Bool = false) -> Bool {
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "+") {
+                for _ in 0..<2 {
+                    bytes.formIndex(after: &index)
+                    guard index < bytes.endIndex, isUpperHex(bytes[index]) else { return false }
+                }
+            } else if byte == UInt8(ascii: "=") || byte < 33 || byte == 127 || (byte > 127 && !allowingUTF8) {
+                return false
+            }
+            bytes.formIndex(after: &index)
+        }
+        return true
+    }
+
+    private static func isUpperHex(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
     }
 
     /// `"FROM:<a@b>"` → `"<a@b>"`; tolerates spaces after the colon, as most servers do.

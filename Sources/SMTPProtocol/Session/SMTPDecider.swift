@@ -11,10 +11,13 @@ public enum SMTPEvent: Hashable, Sendable {
     case lhlo(String)
     /// `MAIL FROM:` that passed syntax and sequence checks.
     case mail(ReversePath, [MailParameter])
-    /// `RCPT TO:` that passed syntax, sequence and limit checks.
-    case rcpt(ForwardPath)
+    /// `RCPT TO:` that passed syntax, sequence and limit checks, with its parameters.
+    case rcpt(ForwardPath, [MailParameter] = [])
     /// `DATA` with at least one accepted recipient, before the `354`.
     case data
+    /// `BDAT size [LAST]` in a transaction with a recipient, before its chunk is read;
+    /// the reply is sent once the chunk is in. After a `LAST` chunk, ``endOfData(size:message:)`` is asked too.
+    case bdat(size: Int, last: Bool)
     /// Message content: `bytes` octets of it have arrived. Asked only once
     /// the content passes ``SMTPDecider/contentThreshold``.
     case content(bytes: Int)
@@ -49,6 +52,7 @@ public enum SMTPEvent: Hashable, Sendable {
         case .mail: "MAIL"
         case .rcpt: "RCPT"
         case .data: "DATA"
+        case .bdat: "BDAT"
         case .content: "CONTENT"
         case .endOfData: "."
         case .rset: "RSET"
@@ -136,6 +140,11 @@ public struct SessionCapabilities: Hashable, Sendable {
     public var smtpUTF8 = true
     /// `STARTTLS`: advertised, and accepted (a session that does not offer it answers `502 5.5.1`).
     public var startTLS = false
+    /// `DSN` (RFC 3461): RET and ENVID on MAIL, NOTIFY and ORCPT on RCPT.
+    public var dsn = true
+    /// `CHUNKING` (RFC 3030): BDAT; and `BINARYMIME` with it, `BODY=BINARYMIME` on MAIL.
+    public var chunking = true
+    public var binaryMIME = true
     /// `AUTH`'s mechanisms, advertised and accepted; empty: AUTH not offered.
     public var authMechanisms: [SASLMechanism] = []
     /// Extra keywords, each a line of the EHLO reply, after the standard ones.
@@ -151,6 +160,7 @@ public struct SessionCapabilities: Hashable, Sendable {
     /// ENVID on MAIL, NOTIFY and ORCPT on RCPT; any other extension's own
     /// keyword (`MT-PRIORITY`, `REQUIRETLS`).
     public func accepts(_ keyword: String, onMail: Bool) -> Bool {
+        if dsn, let dsnKeyword = DSNKeyword(rawValue: keyword), dsnKeyword.onMail == onMail { return true }
         for line in extra {
             let name = line.prefix { $0 != " " }.uppercased()
             if name == keyword { return true }
@@ -169,7 +179,17 @@ public struct SessionCapabilities: Hashable, Sendable {
         if eightBitMIME { out.append("8BITMIME") }
         if enhancedStatusCodes { out.append("ENHANCEDSTATUSCODES") }
         if smtpUTF8 { out.append("SMTPUTF8") }
-        return out + extra
+        if dsn { out.append("DSN") }
+        if chunking {
+            out.append("CHUNKING")
+            if binaryMIME { out.append("BINARYMIME") }
+        }
+        // An extra keyword sinkhole offers already (James's `/smtpExtensions` adding DSN) is not said twice.
+        for line in extra {
+            let name = line.prefix { $0 != " " }.uppercased()
+            if !out.contains(where: { $0.prefix { $0 != " " }.uppercased() == name }) { out.append(line) }
+        }
+        return out
     }
 }
 
@@ -186,6 +206,8 @@ public struct CapabilityAdjustments: Hashable, Sendable {
     public var startTLS: Bool?
     /// AUTH offers only these of the configured mechanisms (BadSMTP's `authplain`; `noauth`: none).
     public var authMechanisms: [SASLMechanism]?
+    /// `false` withholds CHUNKING (BadSMTP's `nochunking`; BDAT is still taken under its personality).
+    public var chunking: Bool?
     /// The certificate profile a STARTTLS in this session presents (`tlsexpired` in the EHLO name).
     public var tlsProfile: String?
     /// More keywords, after the configured ones (James's `/smtpExtensions`).
@@ -214,6 +236,7 @@ public struct CapabilityAdjustments: Hashable, Sendable {
         if let enhancedStatusCodes { out.enhancedStatusCodes = enhancedStatusCodes }
         if let smtpUTF8 { out.smtpUTF8 = smtpUTF8 }
         if let startTLS { out.startTLS = base.startTLS && startTLS }
+        if let chunking { out.chunking = base.chunking && chunking }
         if let authMechanisms { out.authMechanisms = base.authMechanisms.filter(authMechanisms.contains) }
         if let extra { out.extra += extra }
         return out

@@ -6,6 +6,9 @@ public enum SessionAction: Hashable, Sendable {
     case replyAndClose(SMTPReply)
     /// Send this reply (`354`) and read what follows as message content.
     case startData(SMTPReply)
+    /// Send nothing yet: read the BDAT chunk's octets, exactly, then call
+    /// ``SMTPSessionStateMachine/receiveEndOfChunk(exceededLimit:storageFull:queueID:message:decider:)``.
+    case receiveChunk(BDATChunk)
     /// Send this reply (`220`), discard anything the client sent after
     /// STARTTLS, and start the TLS handshake (RFC 3207 §4.2).
     case startTLS(SMTPReply)
@@ -19,6 +22,18 @@ public enum SessionAction: Hashable, Sendable {
     case hang
     /// Nothing: the session is already closed.
     case none
+}
+
+/// A BDAT chunk the shell is to read (RFC 3030).
+public struct BDATChunk: Hashable, Sendable {
+    /// Its octets, exactly: no line is looked for inside it.
+    public var size: Int
+    /// `BDAT n LAST`: the message ends with it.
+    public var last: Bool
+    /// The transaction's first chunk: a new message starts.
+    public var starts: Bool
+    /// `false`: the chunk is refused; its octets are read and dropped, then the refusal sent.
+    public var keep: Bool
 }
 
 /// The settings a session runs with.
@@ -43,6 +58,8 @@ public struct SessionConfiguration: Hashable, Sendable {
         var smtpUTF8 = true
         var enhancedStatusCodes = true
         var esmtp = true
+        var dsn = true
+        var chunking = true
         var greeting: String?
     }
 
@@ -62,6 +79,8 @@ public struct SessionConfiguration: Hashable, Sendable {
             capabilities.eightBitMIME = values.eightBitMIME
             capabilities.smtpUTF8 = values.smtpUTF8
             capabilities.enhancedStatusCodes = values.enhancedStatusCodes
+            capabilities.dsn = values.dsn
+            capabilities.chunking = values.chunking
             self.capabilities = capabilities
         }
     }
@@ -133,6 +152,16 @@ public struct SessionConfiguration: Hashable, Sendable {
     public var enhancedStatusCodes: Bool {
         get { storage.values.enhancedStatusCodes }
         set { set(\.enhancedStatusCodes, newValue) }
+    }
+    /// `--no-dsn` (smtp-sink's `-N`): DSN is not offered, and its parameters get `555 5.5.4`.
+    public var dsn: Bool {
+        get { storage.values.dsn }
+        set { set(\.dsn, newValue) }
+    }
+    /// `--no-chunking`: CHUNKING and BINARYMIME are not offered, and BDAT gets `502 5.5.1`.
+    public var chunking: Bool {
+        get { storage.values.chunking }
+        set { set(\.chunking, newValue) }
     }
     /// `--no-esmtp` (smtp-sink's `-e`): HELO only; EHLO is an unknown command, the greeting says no ESMTP.
     public var esmtp: Bool {
@@ -228,6 +257,16 @@ public struct SMTPSessionStateMachine: Sendable {
     private var keptRecipients: [(ForwardPath, [MailParameter])] = []
     /// Indexes in ``recipients`` accepted but not kept (`deliver: false`).
     private var droppedRecipients: Set<Int> = []
+    /// The octets of the open transaction's BDAT chunks so far; nil: no BDAT in it.
+    public private(set) var chunkedOctets: Int?
+    /// The BDAT chunk being read, and what its end is to answer. Indirect: one word while unused.
+    private indirect enum ChunkStep: Hashable, Sendable {
+        /// Taken: `reply` is a rule's own for a chunk other than the last.
+        case accepted(size: Int, last: Bool, reply: SMTPReply?, delivery: SMTPDelivery)
+        /// Refused: the octets are dropped, then this is the answer.
+        case refused(SMTPReply, delivery: SMTPDelivery)
+    }
+    private var chunkStep: ChunkStep?
 
     /// `secured`: the connection is encrypted from the start (implicit TLS).
     public init(configuration: SessionConfiguration, clientIP: String?, secured: Bool = false) {
@@ -307,6 +346,9 @@ public struct SMTPSessionStateMachine: Sendable {
     public var sessionSnapshot: SessionSnapshot { snapshot }
     /// `true` between `354` and the end of the message.
     public var isReceivingData: Bool { state == .receivingData }
+    /// `true` while a refused BDAT chunk's octets are read and dropped.
+    /// Stored: the shell asks it for every slice of a chunk.
+    public private(set) var isDroppingChunk = false
     public var isClosed: Bool { state == .closed }
     /// The limit on message content now in force.
     public var maxMessageSize: Int { capabilities.maxMessageSize }
@@ -386,6 +428,8 @@ public struct SMTPSessionStateMachine: Sendable {
             return startTLS(decider: &decider)
         case .auth(let mechanism, let initialResponse):
             return auth(mechanism: mechanism, initialResponse: initialResponse, decider: &decider)
+        case .bdat(let size, let last):
+            return bdat(size: size, last: last, decider: &decider)
         case .notImplemented(let verb):
             let event: SMTPEvent = verb == "EXPN" ? .expn : .unknown(verb: verb)
             return finish(decide(event, &decider), normal: replies.notImplemented(verb: verb))
@@ -468,6 +512,7 @@ public struct SMTPSessionStateMachine: Sendable {
         if !recipientParameters.isEmpty { recipientParameters.removeAll() }
         if !keptRecipients.isEmpty { keptRecipients.removeAll() }
         if !droppedRecipients.isEmpty { droppedRecipients.removeAll() }
+        chunkedOctets = nil
         refusedRecipients = 0
     }
 
@@ -479,17 +524,36 @@ public struct SMTPSessionStateMachine: Sendable {
         }
         if configuration.requireTLS && !snapshot.tls { return .reply(replies.adapt(.mustStartTLS)) }
         if configuration.requireAuth && snapshot.authenticatedUser == nil { return .reply(replies.adapt(.authRequired)) }
+        var declaredUTF8 = false
         for parameter in parameters {
             switch parameter {
             case .size(let declared) where declared > capabilities.maxMessageSize:
                 return .reply(replies.messageTooBig(limit: capabilities.maxMessageSize))
             case .other(let keyword, _) where !capabilities.accepts(keyword.uppercased(), onMail: true):
                 return .reply(replies.adapt(.unsupportedParameter(keyword.uppercased())))
+            case .dsn(let keyword, _) where !capabilities.accepts(keyword.rawValue, onMail: true):
+                return .reply(replies.adapt(.unsupportedParameter(keyword.rawValue)))
+            case .body(.eightBitMIME) where !capabilities.eightBitMIME,
+                 .body(.binaryMIME) where !(capabilities.chunking && capabilities.binaryMIME):
+                return .reply(replies.adapt(.unsupportedParameter("BODY=\(parameter.valueText)")))
+            case .smtpUTF8 where !capabilities.smtpUTF8:
+                return .reply(replies.adapt(.unsupportedParameter("SMTPUTF8")))
+            case .smtpUTF8:
+                declaredUTF8 = true
             default: break
             }
         }
+        // A UTF-8 address without SMTPUTF8: refused at once where SMTPUTF8 is
+        // offered; where it is not, once the policy has had its say (BadSMTP's
+        // `nosmtputf8` answers 501 itself).
+        var undeclaredUTF8 = false
+        if !declaredUTF8, replies.requiresDeclaredSMTPUTF8, case .mailbox(let mailbox) = from, mailbox.isInternationalized {
+            if capabilities.smtpUTF8 { return .reply(.utf8AddressUndeclared) }
+            undeclaredUTF8 = true
+        }
         let decision = decide(.mail(from, parameters), &decider)
         guard decision.action.takesEffect else { return finish(decision, normal: replies.senderOK) }
+        if undeclaredUTF8 { return .reply(.utf8AddressUndeclared) }
         snapshot.reversePath = from
         mailParameters = parameters
         state = .transaction
@@ -618,10 +682,28 @@ public struct SMTPSessionStateMachine: Sendable {
             refusedRecipients += 1
             return .reply(replies.adapt(.tooManyRecipients))
         }
-        for case .other(let keyword, _) in parameters where !capabilities.accepts(keyword.uppercased(), onMail: false) {
-            return .reply(replies.adapt(.unsupportedParameter(keyword.uppercased())))
+        for parameter in parameters {
+            switch parameter {
+            case .other, .dsn:
+                guard capabilities.accepts(parameter.keyword, onMail: false) else {
+                    return .reply(replies.adapt(.unsupportedParameter(parameter.keyword)))
+                }
+            default:
+                // SIZE, BODY and SMTPUTF8 belong to MAIL.
+                return .reply(replies.adapt(.unsupportedParameter(parameter.keyword)))
+            }
         }
-        let decision = decide(.rcpt(to), &decider)
+        var undeclaredUTF8 = false
+        if replies.requiresDeclaredSMTPUTF8, case .mailbox(let mailbox) = to, mailbox.isInternationalized,
+           !mailParameters.contains(.smtpUTF8) {
+            if capabilities.smtpUTF8 { return .reply(.utf8AddressUndeclared) }
+            undeclaredUTF8 = true
+        }
+        let decision = decide(.rcpt(to, parameters), &decider)
+        if undeclaredUTF8 && decision.action.takesEffect {
+            refusedRecipients += 1
+            return .reply(.utf8AddressUndeclared)
+        }
         let action = finish(decision, normal: replies.recipientOK)
         if decision.action.takesEffect, case .reply(let reply) = action, reply.code.isPositive {
             snapshot.recipients.append(to)
@@ -646,11 +728,111 @@ public struct SMTPSessionStateMachine: Sendable {
         guard !snapshot.recipients.isEmpty else {
             return .reply(replies.sequence(refusedRecipients > 0 ? .noValidRecipients : .beforeRecipient, verb: "DATA"))
         }
+        // RFC 3030 §2, §3: one transaction is sent one way; binary content only in chunks.
+        if chunkedOctets != nil { return .reply(replies.adapt(.dataAfterBDAT)) }
+        if mailParameters.contains(.body(.binaryMIME)) { return .reply(replies.adapt(.binaryNeedsBDAT)) }
         let decision = decide(.data, &decider)
         guard decision.action.takesEffect else { return finish(decision, normal: .ok) }
         state = .receivingData
         if case .proceedWith(let reply) = decision.action { return .startData(reply) }
         return .startData(replies.startMailInput)
+    }
+
+    // MARK: - BDAT (RFC 3030)
+
+    /// `BDAT size [LAST]`. Whatever the answer, the chunk's octets follow the
+    /// line and are read: refused, they are dropped, so they are never taken
+    /// for commands. The answer goes once they are in.
+    private mutating func bdat(size: Int, last: Bool, decider: inout some SMTPDecider) -> SessionAction {
+        let refusal: SMTPReply?
+        if !capabilities.chunking && !replies.takesUnofferedBDAT {
+            refusal = replies.notImplemented(verb: "BDAT")
+        } else {
+            switch state {
+            case .greeted: refusal = replies.sequence(.beforeHelo, verb: "BDAT")
+            case .ready: refusal = replies.sequence(.beforeMail, verb: "BDAT")
+            case .transaction where snapshot.recipients.isEmpty:
+                refusal = replies.sequence(refusedRecipients > 0 ? .noValidRecipients : .beforeRecipient, verb: "BDAT")
+            default: refusal = nil
+            }
+        }
+        if let refusal { return refuseChunk(size: size, last: last, refusal) }
+        let first = chunkedOctets == nil
+        let before = chunkedOctets ?? 0
+        if size > capabilities.maxMessageSize - before {
+            // Read and dropped, then 552; the transaction is over (RFC 3030 §4.2).
+            resetTransaction()
+            state = .ready
+            return refuseChunk(size: size, last: last, replies.messageTooBig(limit: capabilities.maxMessageSize))
+        }
+        let decision = decide(.bdat(size: size, last: last), &decider)
+        switch decision.action {
+        case .proceed, .proceedWith:
+            var override: SMTPReply?
+            if case .proceedWith(let reply) = decision.action {
+                if reply.closesConnection { return finish(decision, normal: replies.ok) }
+                override = reply
+            }
+            chunkStep = .accepted(size: size, last: last, reply: override, delivery: delivery)
+            // The reply goes after the chunk, and waits then: the chunk is read at once.
+            delivery = SMTPDelivery()
+            chunkedOctets = before + size
+            state = .receivingData
+            return .receiveChunk(BDATChunk(size: size, last: last, starts: first, keep: true))
+        case .reply(let reply) where !reply.closesConnection:
+            // A refused chunk fails the transaction: nothing of it is kept.
+            resetTransaction()
+            state = .ready
+            return refuseChunk(size: size, last: last, reply, delivery: delivery)
+        default:
+            return finish(decision, normal: replies.ok)
+        }
+    }
+
+    private mutating func refuseChunk(size: Int, last: Bool, _ reply: SMTPReply,
+                                      delivery: SMTPDelivery = .immediate) -> SessionAction {
+        chunkStep = .refused(reply, delivery: delivery)
+        self.delivery = SMTPDelivery()
+        isDroppingChunk = true
+        return .receiveChunk(BDATChunk(size: size, last: last, starts: false, keep: false))
+    }
+
+    /// The octets of the chunk ``SessionAction/receiveChunk(_:)`` asked for are in:
+    /// `250` for a chunk taken, the message's answer after the last, or the refusal.
+    /// `exceededLimit` and `storageFull` as for ``receiveEndOfData(size:exceededLimit:storageFull:queueID:message:decider:)``.
+    public mutating func receiveEndOfChunk(
+        exceededLimit: Bool, storageFull: Bool = false, queueID: String, message: String? = nil,
+        decider: inout some SMTPDecider
+    ) -> SessionAction {
+        delivery = SMTPDelivery()
+        decided = false
+        deliver = nil
+        guard let step = chunkStep, state != .closed else { return .none }
+        chunkStep = nil
+        isDroppingChunk = false
+        switch step {
+        case .refused(let reply, let delivery):
+            self.delivery = delivery
+            return .reply(reply)
+        case .accepted(let size, let last, let reply, let delivery):
+            let total = chunkedOctets ?? size
+            if exceededLimit || total > capabilities.maxMessageSize {
+                resetTransaction()
+                state = .ready
+                return .reply(replies.messageTooBig(limit: capabilities.maxMessageSize))
+            }
+            guard last else {
+                state = .transaction
+                self.delivery = delivery
+                if reply != nil { decided = true }
+                return .reply(reply ?? replies.chunkReceived(octets: size))
+            }
+            defer { if state == .receivingData { resetTransaction(); state = .ready } }
+            if storageFull { return .reply(replies.adapt(.insufficientStorage)) }
+            let action = finish(decide(.endOfData(size: total, message: message), &decider), normal: replies.queued(id: queueID))
+            if self.delivery.isImmediate { self.delivery = delivery }
+            return action
+        }
     }
 
     /// Turns a decision into an action: the normal reply, or the policy's,

@@ -16,6 +16,7 @@ public struct MailParameterText: Hashable, Sendable {
         case .size(let n): self.init(name: "SIZE", value: String(n))
         case .body(let body): self.init(name: "BODY", value: body.rawValue)
         case .smtpUTF8: self.init(name: "SMTPUTF8", value: "")
+        case .dsn(let keyword, let value): self.init(name: keyword.rawValue, value: value)
         case .other(let keyword, let value): self.init(name: keyword, value: value ?? "")
         }
     }

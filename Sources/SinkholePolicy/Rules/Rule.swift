@@ -12,6 +12,8 @@ public enum RuleCommand: String, CaseIterable, Hashable, Sendable {
     case rcpt = "RCPT"
     /// The `DATA` command, before the `354`.
     case data = "DATA"
+    /// A `BDAT` command, before its chunk is read (its reply goes after it).
+    case bdat = "BDAT"
     /// Message content, once `bytes` of it have arrived.
     case content = "CONTENT"
     /// The final dot.
@@ -48,6 +50,7 @@ public enum RuleCommand: String, CaseIterable, Hashable, Sendable {
         case .mail: self = .mail
         case .rcpt: self = .rcpt
         case .data: self = .data
+        case .bdat: self = .bdat
         case .content: self = .content
         case .endOfData: self = .endOfData
         case .rset: self = .rset
@@ -85,6 +88,7 @@ public enum RuleCommand: String, CaseIterable, Hashable, Sendable {
         case .unknown: 1 << 15
         case .startTLS: 1 << 16
         case .auth: 1 << 17
+        case .bdat: 1 << 18
         }
     }
 }
@@ -105,6 +109,9 @@ public enum RuleField: Hashable, Sendable {
     case size
     /// The listener's name (its address, or its profile's `name=`).
     case listener
+    /// A MAIL or RCPT parameter's value, by keyword (`parameter:NOTIFY` → `FAILURE,DELAY`;
+    /// empty for one without a value, such as `SMTPUTF8`), at MAIL and RCPT.
+    case parameter(String)
 
     public init?(parsing text: String) {
         let lower = text.lowercased()
@@ -112,6 +119,12 @@ public enum RuleField: Hashable, Sendable {
             let name = text.dropFirst("header:".count).trimmingSMTPWhitespace()
             guard !name.isEmpty, name.allSatisfy({ $0.isASCII && $0 != ":" && $0 != " " }) else { return nil }
             self = .header(String(name).lowercased())
+            return
+        }
+        if lower.hasPrefix("parameter:") || lower.hasPrefix("param:") {
+            let name = text.drop { $0 != ":" }.dropFirst().trimmingSMTPWhitespace()
+            guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else { return nil }
+            self = .parameter(String(name).uppercased())
             return
         }
         switch lower {
@@ -126,7 +139,7 @@ public enum RuleField: Hashable, Sendable {
         }
     }
 
-    public static let expected = "argument, client_ip, helo, sender, recipient, header:NAME, size or listener"
+    public static let expected = "argument, client_ip, helo, sender, recipient, header:NAME, parameter:NAME, size or listener"
 }
 
 /// An IPv4 or IPv6 network, `192.0.2.0/24` or `2001:db8::/32`.

@@ -49,7 +49,8 @@ struct RuleInput {
             switch event {
             case .helo(let name), .ehlo(let name), .lhlo(let name): return name
             case .mail(let path, _): return path.bareAddress
-            case .rcpt(let path): return path.bareAddress
+            case .rcpt(let path, _): return path.bareAddress
+            case .bdat(let size, let last): return last ? "\(size) LAST" : String(size)
             case .vrfy(let argument): return argument
             case .endOfData(_, let message): return message ?? ""
             case .unknown(let verb): return verb
@@ -63,7 +64,7 @@ struct RuleInput {
             if case .mail(let path, _) = event { return path.bareAddress }
             return session.reversePath?.bareAddress
         case .recipient:
-            if case .rcpt(let path) = event { return path.bareAddress }
+            if case .rcpt(let path, _) = event { return path.bareAddress }
             return session.recipients.first?.bareAddress
         case .header(let name):
             guard case .endOfData(_, let message?) = event else { return nil }
@@ -78,6 +79,11 @@ struct RuleInput {
             default: return nil
             }
         case .listener: return listener
+        case .parameter(let name):
+            switch event {
+            case .mail(_, let parameters), .rcpt(_, let parameters): return parameters.first { $0.keyword == name }?.valueText
+            default: return nil
+            }
         }
     }
 
