@@ -119,6 +119,7 @@ public final class SMTPServer: Service, Sendable {
         var listenerSession = profile?.personality.map(configuration.session.speaking) ?? configuration.session
         let tls = configuration.tls
         let implicitTLS = profile?.implicitTLS == true && tls != nil
+        let proxyProtocol = profile?.proxyProtocol == true
         // STARTTLS where a certificate is loaded and this listener does not
         // withhold it; never on an implicit-TLS listener (already encrypted).
         listenerSession.startTLS = tls != nil && !implicitTLS && (profile?.startTLS ?? listenerSession.startTLS)
@@ -147,11 +148,14 @@ public final class SMTPServer: Service, Sendable {
                         return
                     }
                     let mode = modes.current
-                    if implicitTLS, let tls {
-                        try handlers.addHandler(TLSHelloTap())
-                        try handlers.addHandler(NIOSSLServerHandler(context: tls.context(tlsProfile)))
-                    }
-                    try handlers.addHandler(SMTPSessionHandler(
+                    // The session's handlers; behind a PROXY header, once it named the client.
+                    let startSession = { (channel: any Channel, remote: SocketAddress?) throws in
+                        let handlers = channel.pipeline.syncOperations
+                        if implicitTLS, let tls {
+                            try handlers.addHandler(TLSHelloTap())
+                            try handlers.addHandler(NIOSSLServerHandler(context: tls.context(tlsProfile)))
+                        }
+                        try handlers.addHandler(SMTPSessionHandler(
                         lineLengthLimit: configuration.commandLineLengthLimit,
                         configuration: session,
                         policy: SessionPolicy(mode: mode, context: context),
@@ -172,7 +176,14 @@ public final class SMTPServer: Service, Sendable {
                         secured: implicitTLS,
                         stopLimits: configuration.stopLimits,
                         logger: logger
-                    ))
+                        ))
+                    }
+                    if proxyProtocol {
+                        try handlers.addHandler(ProxyProtocolHandler(timeout: TimeAmount(configuration.idleTimeout), logger: logger,
+                                                                     startSession: startSession))
+                    } else {
+                        try startSession(channel, remote)
+                    }
                 }
             }
     }
