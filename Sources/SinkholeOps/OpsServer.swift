@@ -107,7 +107,10 @@ public struct OpsServer: Service {
     }
 
     public func run() async throws {
-        try await application.runService()
+        // The application as a service of sinkhole's own group, not runService(): that one
+        // makes a group of its own that catches SIGTERM too, and stopped the listener before
+        // sinkhole's group asked it to, which the group took for a failure (exit 1).
+        try await application.run()
     }
 }
 
