@@ -208,6 +208,8 @@ public struct Settings: Sendable {
     public var auth = AuthSettings()
     /// The EHLO keywords withheld.
     public var keywords = KeywordSettings()
+    /// Capture to disk.
+    public var disk = DiskSettings()
     public var logLevel: Logger.Level
 
     /// Half the CPUs (NIO counts a container's CPU quota), at least one: sinkhole
@@ -330,6 +332,7 @@ public struct Settings: Sendable {
         try resolveTLS(layers)
         try resolveAuth(layers)
         try resolveKeywords(layers)
+        try resolveDisk(layers)
     }
 }
 

@@ -169,6 +169,7 @@ public final class SMTPServer: Service, Sendable {
                                           messageLimit: configuration.ruleMessageLimit),
                         metrics: metrics,
                         capture: configuration.capture,
+                        disk: configuration.disk,
                         journal: configuration.journal,
                         listenerName: listenerName,
                         tls: tls,

@@ -55,6 +55,17 @@ final class SMTPSessionHandler: ChannelInboundHandler {
 
     /// Where accepted messages are kept (`--capture memory`); nil: not kept.
     private let capture: MailStore?
+    /// Where accepted messages are written (`--maildir`, `--dump-each`, `--dump-append`); nil: nowhere.
+    private let disk: DiskCapture?
+    /// With a disk capture: the transaction's arguments as written, and the message on its way. Boxed:
+    /// a session without one carries a word.
+    private final class DiskTransaction {
+        var mailArgs = ""
+        var rcptArgs: [String] = []
+        var queueID: String?
+        var message: DiskMessage?
+    }
+    private var diskTransaction: DiskTransaction?
     /// The listener's name, for captured mail.
     private let listenerName: String
     /// Bytes of the message reserved from the capture budget.
@@ -208,6 +219,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         dataTiming: DataTiming = DataTiming(),
         metrics: ServerMetrics? = nil,
         capture: MailStore? = nil,
+        disk: DiskCapture? = nil,
         journal: SessionJournal? = nil,
         listenerName: String = "",
         tls: TLSServerContexts? = nil,
@@ -221,6 +233,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         self.tlsProfile = tlsProfile
         self.handshaking = secured
         self.capture = capture
+        self.disk = disk
         self.journal = journal
         if let journal {
             transcript = JournalWriter(maxLines: journal.maxLines)
@@ -357,6 +370,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 replyingTo = command.verb
                 let before = session.recipients.count
                 let action = session.receive(command, decider: &policy)
+                if disk != nil { noteArguments(command, action, line: line, acceptedBefore: before) }
                 switch command {
                 case .rcpt: countRecipient(action, acceptedBefore: before)
                 case .ehlo, .helo: stripEnhanced = !session.capabilities.enhancedStatusCodes
@@ -586,13 +600,13 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             write(reply, delivery: delivery, context: context)
         case .startData(let reply):
             write(reply, delivery: delivery, context: context)
-            beginMessage(context: context)
+            beginMessage(context: context, chunked: false)
             decoder.beginContent()
             dataDeadline = context.eventLoop.now + dataTimeLimit
             startDataTiming(context: context)
         case .receiveChunk(let chunk):
             // No reply yet: it follows the chunk's octets.
-            if chunk.starts { beginMessage(context: context) }
+            if chunk.starts { beginMessage(context: context, chunked: true) }
             if !chunk.keep { abandonMessage() }
             if journalRoom > 0 { note(.note, "chunk of \(chunk.size) octets\(chunk.keep ? "" : ", dropped")") }
             chunkLast = chunk.last
@@ -1022,11 +1036,27 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 contentExceeded = true
                 headers = nil
                 messageText = nil
+                if let message = diskTransaction?.message {
+                    message.abandon()
+                    diskTransaction?.message = nil
+                }
                 notice("limit_exceeded", ["limit": "message_size", "max": .stringConvertible(limit)])
             }
             return
         }
         if logsMessages && !headersComplete { captureHeaders(bytes, context: context) }
+        if let message = diskTransaction?.message {
+            message.append(bytes)
+            if message.isBacklogged && !readsPaused {
+                // The disk is slower than the client: no more is read until it catches up.
+                readsPaused = true
+                context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+                message.onDrained = { [weak self] in
+                    guard let self, let context = self.context, !self.holding else { return }
+                    self.resumeReads(context: context)
+                }
+            }
+        }
         if var text = messageText {
             messageText = nil  // one owner while it grows
             if let capture, !captureFull {
@@ -1059,8 +1089,28 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         }
     }
 
+    /// MAIL's and each accepted RCPT's argument as the client wrote it, for a dump's `X-Mail-Args` and `X-Rcpt-Args`.
+    private func noteArguments(_ command: SMTPCommand, _ action: SessionAction, line: ByteBuffer, acceptedBefore: Int) {
+        func argument() -> String {
+            let text = String(decoding: line.readableBytesView, as: UTF8.self)
+            guard let colon = text.firstIndex(of: ":") else { return "" }
+            return String(text[text.index(after: colon)...].drop { $0 == " " })
+        }
+        switch command {
+        case .mail where action.reply?.code.isPositive == true && session.reversePath != nil:
+            let transaction = diskTransaction ?? DiskTransaction()
+            diskTransaction = transaction
+            transaction.mailArgs = argument()
+            transaction.rcptArgs.removeAll()
+        case .rcpt where session.recipients.count > acceptedBefore:
+            diskTransaction?.rcptArgs.append(argument())
+        default:
+            break
+        }
+    }
+
     /// A message starts (after `354`, or with a transaction's first BDAT chunk).
-    private func beginMessage(context: ChannelHandlerContext) {
+    private func beginMessage(context: ChannelHandlerContext, chunked: Bool) {
         abandonMessage()
         contentSize = 0
         contentExceeded = false
@@ -1068,12 +1118,33 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         messageText = wantsMessage || capture != nil ? context.channel.allocator.buffer(capacity: 1024) : nil
         captureFull = false
         contentCheckAt = contentThreshold ?? Int.max
+        if let disk { startDiskMessage(disk, chunked: chunked, context: context) }
+    }
+
+    /// The message's files are opened now (off the loop): its content streams to them as it comes.
+    private func startDiskMessage(_ disk: DiskCapture, chunked: Bool, context: ChannelHandlerContext) {
+        let transaction = diskTransaction ?? DiskTransaction()
+        diskTransaction = transaction
+        let queueID = QueueID.next()
+        transaction.queueID = queueID
+        let kept = session.deliveredRecipients.map(\.0)
+        let envelope = DiskEnvelope(
+            queueID: queueID, clientIP: remote?.ipAddress ?? "", proto: session.sessionSnapshot.extended ? "ESMTP" : "SMTP",
+            helo: session.heloName, sender: session.reversePath.map { $0 == .null ? "" : $0.bareAddress } ?? "",
+            mailArgs: transaction.mailArgs, rcptArgs: transaction.rcptArgs, recipients: kept.map(\.bareAddress),
+            listener: listenerName)
+        transaction.message = DiskMessage(capture: disk, envelope: envelope, eventLoop: context.eventLoop)
     }
 
     /// What was kept of a message that will not complete goes: its capture budget too.
     private func abandonMessage() {
         headers = nil
         messageText = nil
+        if let message = diskTransaction?.message {
+            message.abandon()
+            diskTransaction?.message = nil
+            diskTransaction?.queueID = nil
+        }
         if captureReserved > 0 {
             capture?.release(captureReserved)
             captureReserved = 0
@@ -1136,7 +1207,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
 
     private func finishMessage(context: ChannelHandlerContext, chunked: Bool = false) {
         dataDeadline = .distantFuture
-        let queueID = QueueID.next()
+        let queueID = diskTransaction?.queueID ?? QueueID.next()
         if journalRoom > 0 { note(.note, "message \(contentSize) bytes, queue id \(queueID)") }
         // The envelope, read before the state machine closes the transaction.
         let recipients = session.recipients
@@ -1151,14 +1222,55 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         let message = wantsMessage ? text.map { text in
             String(decoding: text.readableBytesView.prefix(dataTiming.messageLimit), as: UTF8.self)
         } : nil
+        let toDisk = diskTransaction?.message
+        let hasRecipients = toDisk == nil || !session.deliveredRecipients.isEmpty
         let action = chunked
             ? session.receiveEndOfChunk(exceededLimit: contentExceeded, storageFull: captureFull, queueID: queueID,
                                         message: message, decider: &policy)
             : session.receiveEndOfData(size: contentSize, exceededLimit: contentExceeded, storageFull: captureFull,
                                        queueID: queueID, message: message, decider: &policy)
+        // A rule's `deliver` keeps or drops the message whatever the client was told.
+        let keep = session.deliver ?? (action.reply?.code.isPositive == true)
+        let delivery = session.delivery
+        let finish = { [self] (action: SessionAction, keep: Bool) in
+            completeMessage(action, keep: keep, delivery: delivery, queueID: queueID, text: text, captured: captured,
+                            sender: sender, recipients: recipients, context: context)
+        }
+        guard let toDisk else { return finish(action, keep) }
+        diskTransaction?.message = nil
+        diskTransaction?.queueID = nil
+        guard keep, hasRecipients, !captureFull, !contentExceeded else {
+            toDisk.abandon()
+            return finish(action, keep)
+        }
+        // On disk (fsynced, in place) before the reply goes: input waits meanwhile.
+        hold(context: context)
+        toDisk.commit().assumeIsolated().whenComplete { [self] result in
+            guard let context = self.context, !closing else { return }
+            var action = action
+            var keep = keep
+            switch result {
+            case .success(let paths):
+                if journalRoom > 0 { note(.note, "written to \(paths.joined(separator: " "))") }
+            case .failure(let error):
+                notice("disk_write_failed", ["queue_id": "\(queueID)", "error": "\(error)"])
+                if journalRoom > 0 { note(.note, "not written: \(error)") }
+                keep = false
+                if action.reply?.code.isPositive == true { action = .reply(session.replies.adapt(.queueFileWriteError)) }
+            }
+            holding = false
+            finish(action, keep)
+            if !holding { release(context: context) }
+        }
+    }
+
+    /// The message's answer, once it is where it goes: captured mail, counters, the log line, the reply.
+    private func completeMessage(
+        _ action: SessionAction, keep: Bool, delivery: SMTPDelivery, queueID: String, text: ByteBuffer?,
+        captured: (mail: [MailParameterText], recipients: [CapturedMail.Recipient])?,
+        sender: ReversePath?, recipients: [ForwardPath], context: ChannelHandlerContext
+    ) {
         if let capture {
-            // A rule's `deliver` keeps or drops the message whatever the client was told.
-            let keep = session.deliver ?? (action.reply?.code.isPositive == true)
             if let text, let captured, !captured.recipients.isEmpty, !captureFull, !contentExceeded, keep {
                 var mail = CapturedMail(
                     queueID: queueID, receivedAt: Self.wallClock(),
@@ -1190,7 +1302,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             }
         }
         headers = nil
-        perform(action, delivery: session.delivery, context: context)
+        perform(action, delivery: delivery, context: context)
         if let metrics {
             metrics.add(tally)
             tally.reset()

@@ -36,6 +36,8 @@ public struct ServerConfiguration: Sendable {
     public var ruleMessageLimit: Int
     /// Where accepted messages are kept (`--capture memory`); nil: bodies are discarded.
     public var capture: MailStore?
+    /// Where accepted messages are written (`--maildir`, `--dump-each`, `--dump-append`); nil: not written.
+    public var disk: DiskCapture?
     /// Where finished sessions' transcripts are kept; nil: not kept.
     public var journal: SessionJournal?
     /// The certificates of STARTTLS and implicit TLS; nil: no TLS anywhere.
@@ -63,6 +65,7 @@ public struct ServerConfiguration: Sendable {
         abortDataAfter: Duration? = nil,
         ruleMessageLimit: Int = 1 << 20,
         capture: MailStore? = nil,
+        disk: DiskCapture? = nil,
         journal: SessionJournal? = nil,
         tls: TLSServerContexts? = nil,
         tlsProfile: CertificateProfile = .valid,
@@ -74,6 +77,7 @@ public struct ServerConfiguration: Sendable {
         self.tls = tls
         self.tlsProfile = tlsProfile
         self.capture = capture
+        self.disk = disk
         self.journal = journal
         self.profiles = profiles
         self.dataReadDelay = dataReadDelay

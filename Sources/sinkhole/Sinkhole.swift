@@ -93,6 +93,24 @@ struct Sinkhole: AsyncParsableCommand {
         valueName: "size"))
     var captureMaxBytes: String?
 
+    @Option(name: .customLong("maildir"), help: ArgumentHelp(
+        "Write each accepted message into this Maildir (tmp/, then new/), fsynced before its 250.", valueName: "dir"))
+    var maildir: String?
+
+    @Option(name: .customLong("dump-each"), help: ArgumentHelp(
+        "Write each accepted message to its own file in smtp-sink's dump format (its -d): the strftime template plus a random hexadecimal suffix; directories are created.",
+        valueName: "template"))
+    var dumpEach: String?
+
+    @Option(name: .customLong("dump-append"), help: ArgumentHelp(
+        "Append each accepted message, in smtp-sink's dump format, to the file the strftime template names (its -D).",
+        valueName: "template"))
+    var dumpAppend: String?
+
+    @Option(name: .customLong("dump-prefix"), help: ArgumentHelp(
+        "Written before each dumped message, with C escapes (\\n, \\t, \\ddd…), as smtp-sink's -S.", valueName: "string"))
+    var dumpPrefix: String?
+
     @Option(name: .customLong("journal-max-sessions"), help: ArgumentHelp(
         "Finished sessions whose transcripts the journal keeps for the API (/api/v1/sessions, /api/v1/verify); the oldest is forgotten first; 0: none. (default: 1000)",
         valueName: "n"))
@@ -474,6 +492,7 @@ struct Sinkhole: AsyncParsableCommand {
             ("james-listen", jamesListen), ("api-token", apiToken), ("api-token-file", apiTokenFile),
             ("api-read-open", apiReadOpen ? "true" : nil), ("api-insecure", apiInsecure ? "true" : nil),
             ("capture", capture), ("capture-max-messages", captureMaxMessages), ("capture-max-bytes", captureMaxBytes),
+            ("maildir", maildir), ("dump-each", dumpEach), ("dump-append", dumpAppend), ("dump-prefix", dumpPrefix),
             ("journal-max-sessions", journalMaxSessions), ("journal-max-lines", journalMaxLines),
             ("test-clock", testClock ? "true" : nil),
             ("starttls", startTLS ? "true" : nil), ("no-starttls", noStartTLS ? "true" : nil),
@@ -630,6 +649,7 @@ struct Sinkhole: AsyncParsableCommand {
                 stopLatch.fire()
             }
             : nil
+        let disk = Self.makeDiskCapture(settings, logger: logger)
         let server = SMTPServer(
             configuration: ServerConfiguration(
                 listen: listeners.map(\.address),
@@ -647,6 +667,7 @@ struct Sinkhole: AsyncParsableCommand {
                 abortDataAfter: engine.abortDataAfter,
                 ruleMessageLimit: engine.ruleMessageLimit,
                 capture: capture,
+                disk: disk,
                 journal: journal,
                 tls: tls,
                 tlsProfile: settings.tls.profile,
@@ -776,6 +797,29 @@ struct Sinkhole: AsyncParsableCommand {
             Self.fail("\(settings.httpListen.map { "http listener \($0): " } ?? "")\(Self.describe(error))", code: 1)
         }
         logger.info("stopped")
+    }
+
+    /// Capture to disk, its Maildir created; exits 2 on a directory that cannot be made.
+    private static func makeDiskCapture(_ settings: Settings, logger: Logger) -> DiskCapture? {
+        let disk = settings.disk
+        guard disk.isEnabled else { return nil }
+        var targets: [DiskCapture.Target] = []
+        if let directory = disk.maildir { targets.append(.maildir(directory: directory)) }
+        if let template = disk.dumpEach { targets.append(.dumpEach(template: template)) }
+        if let template = disk.dumpAppend { targets.append(.dumpAppend(template: template)) }
+        let failures = Counter(label: "sinkhole_disk_write_failures_total")
+        let capture = DiskCapture(targets: targets, dumpPrefix: disk.dumpPrefix.map(DiskCapture.unescape) ?? [],
+                                  hostname: settings.hostname, onFailure: { failures.increment() })
+        do {
+            try capture.prepare()
+        } catch {
+            Self.fail("cannot prepare maildir \(disk.maildir ?? ""): \(error)", code: 2)
+        }
+        logger.notice("disk_capture", metadata: [
+            "maildir": "\(disk.maildir ?? "none")", "dump_each": "\(disk.dumpEach ?? "none")",
+            "dump_append": "\(disk.dumpAppend ?? "none")",
+        ])
+        return capture
     }
 
     /// The TLS contexts, when anything needs them: certificates loaded or

@@ -188,6 +188,8 @@ extension SMTPReply {
     public static let tooManyRecipients = make(.insufficientStorage, 4, 5, 3, "Too many recipients")
     /// `452 4.3.1 Insufficient system storage`: the message does not fit the capture budget.
     public static let insufficientStorage = make(.insufficientStorage, 4, 3, 1, "Insufficient system storage")
+    /// `451 4.3.0 Queue file write error`: the message could not be written to disk (Postfix's words).
+    public static let queueFileWriteError = make(.localError, 4, 3, 0, "Queue file write error")
     /// `552 5.3.4 Message size exceeds fixed limit`
     public static let messageTooBig = make(.exceededStorage, 5, 3, 4, "Message size exceeds fixed limit")
 
