@@ -1,3 +1,5 @@
+import SinkholePolicy
+
 /// The EHLO keywords that can be withheld: `--no-pipelining`, `--no-8bitmime`,
 /// `--no-smtputf8`, `--no-enhancedstatuscodes`, and `--no-esmtp` for HELO only
 /// (smtp-sink's `-p`, `-8`, `-E`, `-e`; its `-a` is `--no-auth`).
@@ -10,6 +12,11 @@ public struct KeywordSettings: Sendable {
     /// `--no-dsn` (smtp-sink's `-N`), `--no-chunking`.
     public var dsn = true
     public var chunking = true
+    /// `--no-xclient`, `--no-xforward` (smtp-sink's `-C`, `-F`); `--xclient-from` who may send them.
+    public var xclient = true
+    public var xforward = true
+    public var xclientFrom: [CIDR] = KeywordSettings.loopback
+    public static let loopback = [CIDR("127.0.0.0/8")!, CIDR("::1/128")!]
     /// `--greeting TEXT`, or `********` for `--pix-greeting` (smtp-sink's `-P`); nil: the personality's.
     public var greeting: String?
     /// smtp-sink's `-M` and `-n`: stop after this many accepted messages, or ended sessions.
@@ -32,6 +39,19 @@ extension Settings {
         keywords.esmtp = try !withheld("no-esmtp")
         keywords.dsn = try !withheld("no-dsn")
         keywords.chunking = try !withheld("no-chunking")
+        keywords.xclient = try !withheld("no-xclient")
+        keywords.xforward = try !withheld("no-xforward")
+        if let (values, origin) = layers.lookup("xclient-from") {
+            keywords.xclientFrom = []
+            for value in values.flatMap({ $0.split(separator: ",") }) {
+                let text = value.trimmingCharacters(in: .whitespaces)
+                if text.lowercased() == "none" { continue }
+                guard let network = CIDR(text) ?? CIDR(text + (text.contains(":") ? "/128" : "/32")) else {
+                    throw SettingsError(description: "invalid \(origin) \"\(text)\": expected networks such as 127.0.0.0/8,10.0.0.0/8, or none")
+                }
+                keywords.xclientFrom.append(network)
+            }
+        }
         if let text = layers.string("greeting") {
             let value = text.value.trimmingCharacters(in: .whitespaces)
             guard !value.isEmpty, value.utf8.count <= 506,

@@ -160,6 +160,7 @@ public final class SMTPServer: Service, Sendable {
                         configuration: session,
                         policy: SessionPolicy(mode: mode, context: context),
                         remote: remote,
+                        proxyAuthorized: remote?.ipAddress.map { ip in configuration.xclientFrom.contains { $0.contains(ip) } } ?? false,
                         headerLogLimit: configuration.headerLogLimit,
                         timeLimits: .init(idle: configuration.idleTimeout, session: configuration.sessionTimeLimit,
                                           data: configuration.dataTimeLimit),

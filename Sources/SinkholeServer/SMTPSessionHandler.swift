@@ -212,6 +212,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         configuration: SessionConfiguration,
         policy: SessionPolicy,
         remote: SocketAddress?,
+        proxyAuthorized: Bool = false,
         headerLogLimit: Int,
         timeLimits: TimeLimits = TimeLimits(),
         clock: SessionClock? = nil,
@@ -251,7 +252,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         self.clock = clock
         self.maxErrors = maxErrors
         self.decoder = SMTPFrameDecoder(lineLengthLimit: lineLengthLimit)
-        self.session = SMTPSessionStateMachine(configuration: configuration, clientIP: remote?.ipAddress, secured: secured)
+        self.session = SMTPSessionStateMachine(configuration: configuration, clientIP: remote?.ipAddress, secured: secured,
+                                               proxyAuthorized: proxyAuthorized)
         // Withheld ENHANCEDSTATUSCODES: no enhanced codes from the first reply on.
         self.stripEnhanced = !configuration.enhancedStatusCodes
         self.policy = policy
@@ -519,6 +521,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         if let tlsCipher { metadata["tls_cipher"] = "\(tlsCipher)" }
         if let tlsServerName { metadata["tls_sni"] = "\(tlsServerName)" }
         if let user = session.authenticatedUser { metadata["auth_user"] = "\(user)" }
+        if session.proxiedClient { metadata["proxied_client"] = "\(session.sessionSnapshot.clientIP ?? "unknown")" }
         if let record = policy.lastRecord {
             metadata["decided_by"] = "\(record.layer.rawValue)"
             metadata["decided_at"] = "\(record.event)"
@@ -533,6 +536,11 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         }
         if let verdict = policy.greylistVerdict { metadata["greylist"] = "\(verdict.rawValue)" }
         return metadata
+    }
+
+    /// The client's address as the policy sees it: the peer's, or what XCLIENT or XFORWARD said.
+    private var clientIP: String {
+        session.proxiedClient ? (session.sessionSnapshot.clientIP ?? "") : (remote?.ipAddress ?? "")
     }
 
     private var clientMetadata: Logger.MetadataValue {
@@ -1129,7 +1137,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         transaction.queueID = queueID
         let kept = session.deliveredRecipients.map(\.0)
         let envelope = DiskEnvelope(
-            queueID: queueID, clientIP: remote?.ipAddress ?? "", proto: session.sessionSnapshot.extended ? "ESMTP" : "SMTP",
+            queueID: queueID, clientIP: clientIP, proto: session.sessionSnapshot.extended ? "ESMTP" : "SMTP",
             helo: session.heloName, sender: session.reversePath.map { $0 == .null ? "" : $0.bareAddress } ?? "",
             mailArgs: transaction.mailArgs, rcptArgs: transaction.rcptArgs, recipients: kept.map(\.bareAddress),
             listener: listenerName)
@@ -1276,7 +1284,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                     queueID: queueID, receivedAt: Self.wallClock(),
                     from: sender.map { $0 == .null ? "<>" : $0.bareAddress } ?? "<>", mailParameters: captured.mail,
                     recipients: captured.recipients,
-                    clientIP: remote?.ipAddress ?? "", helo: session.heloName ?? "", listener: listenerName,
+                    clientIP: clientIP, helo: session.heloName ?? "", listener: listenerName,
                     message: Array(text.readableBytesView))
                 mail.transaction = transactionSteps
                 mail.authUser = session.authenticatedUser

@@ -38,6 +38,8 @@ public struct ServerConfiguration: Sendable {
     public var capture: MailStore?
     /// Where accepted messages are written (`--maildir`, `--dump-each`, `--dump-append`); nil: not written.
     public var disk: DiskCapture?
+    /// Who may send XCLIENT and XFORWARD (`--xclient-from`).
+    public var xclientFrom: [CIDR]
     /// Where finished sessions' transcripts are kept; nil: not kept.
     public var journal: SessionJournal?
     /// The certificates of STARTTLS and implicit TLS; nil: no TLS anywhere.
@@ -66,6 +68,7 @@ public struct ServerConfiguration: Sendable {
         ruleMessageLimit: Int = 1 << 20,
         capture: MailStore? = nil,
         disk: DiskCapture? = nil,
+        xclientFrom: [CIDR] = [],
         journal: SessionJournal? = nil,
         tls: TLSServerContexts? = nil,
         tlsProfile: CertificateProfile = .valid,
@@ -78,6 +81,7 @@ public struct ServerConfiguration: Sendable {
         self.tlsProfile = tlsProfile
         self.capture = capture
         self.disk = disk
+        self.xclientFrom = xclientFrom
         self.journal = journal
         self.profiles = profiles
         self.dataReadDelay = dataReadDelay

@@ -208,6 +208,19 @@ struct Sinkhole: AsyncParsableCommand {
         "Do not announce CHUNKING and BINARYMIME: BDAT gets 502 5.5.1 once its chunk is read. (env: SINKHOLE_NO_CHUNKING=true)"))
     var noChunking = false
 
+    @Option(name: .customLong("xclient-from"), help: ArgumentHelp(
+        "Networks that may send Postfix's XCLIENT and XFORWARD, comma-separated, or none; others get 550 5.7.0. (default: 127.0.0.0/8,::1/128)",
+        valueName: "cidr,..."))
+    var xclientFrom: [String] = []
+
+    @Flag(name: .customLong("no-xclient"), help: ArgumentHelp(
+        "Do not offer XCLIENT (smtp-sink's -C). (env: SINKHOLE_NO_XCLIENT=true)"))
+    var noXCLIENT = false
+
+    @Flag(name: .customLong("no-xforward"), help: ArgumentHelp(
+        "Do not offer XFORWARD (smtp-sink's -F). (env: SINKHOLE_NO_XFORWARD=true)"))
+    var noXFORWARD = false
+
     @Flag(name: .customLong("no-enhancedstatuscodes"), help: ArgumentHelp(
         "Do not announce ENHANCEDSTATUSCODES, and send no enhanced codes (smtp-sink's -E, which still sends them). (env: SINKHOLE_NO_ENHANCEDSTATUSCODES=true)"))
     var noEnhancedStatusCodes = false
@@ -467,7 +480,7 @@ struct Sinkhole: AsyncParsableCommand {
     /// Every option's name, which is also its config-file key.
     var flagValues: [String: [String]] {
         var values: [String: [String]] = [
-            "listen": listen, "http-listen": httpListen.map { [$0] } ?? [], "tls-listen": tlsListen,
+            "listen": listen, "http-listen": httpListen.map { [$0] } ?? [], "tls-listen": tlsListen, "xclient-from": xclientFrom,
             "hard-reject": hardReject, "soft-reject": softReject, "disconnect": disconnect, "close": close, "delay": delay,
         ]
         let single: [(String, String?)] = [
@@ -503,6 +516,7 @@ struct Sinkhole: AsyncParsableCommand {
             ("no-pipelining", noPipelining ? "true" : nil), ("no-8bitmime", no8BitMIME ? "true" : nil),
             ("no-smtputf8", noSMTPUTF8 ? "true" : nil), ("no-enhancedstatuscodes", noEnhancedStatusCodes ? "true" : nil),
             ("no-dsn", noDSN ? "true" : nil), ("no-chunking", noChunking ? "true" : nil),
+            ("no-xclient", noXCLIENT ? "true" : nil), ("no-xforward", noXFORWARD ? "true" : nil),
             ("no-esmtp", noESMTP ? "true" : nil), ("greeting", greeting), ("pix-greeting", pixGreeting ? "true" : nil),
             ("stop-after-messages", stopAfterMessages), ("stop-after-sessions", stopAfterSessions),
         ]
@@ -640,6 +654,8 @@ struct Sinkhole: AsyncParsableCommand {
         session.esmtp = settings.keywords.esmtp
         session.dsn = settings.keywords.dsn
         session.chunking = settings.keywords.chunking
+        session.xclient = settings.keywords.xclient
+        session.xforward = settings.keywords.xforward
         session.greeting = settings.keywords.greeting
         // smtp-sink's -M and -n: the limit reached is a graceful shutdown, once the group exists.
         let stopLatch = ShutdownLatch()
@@ -668,6 +684,7 @@ struct Sinkhole: AsyncParsableCommand {
                 ruleMessageLimit: engine.ruleMessageLimit,
                 capture: capture,
                 disk: disk,
+                xclientFrom: settings.keywords.xclientFrom,
                 journal: journal,
                 tls: tls,
                 tlsProfile: settings.tls.profile,

@@ -301,9 +301,10 @@ def test_each_keyword_can_be_withheld(sinkhole):
     everything = sinkhole("--mode", "accept", "--auth")
     _, lines = raw_session(everything)
     assert lines[1:] == [b"PIPELINING", b"SIZE 26214400", f"AUTH {ALL}".encode(), b"8BITMIME",
-                         b"ENHANCEDSTATUSCODES", b"SMTPUTF8", b"DSN", b"CHUNKING", b"BINARYMIME"]
+                         b"ENHANCEDSTATUSCODES", b"SMTPUTF8", b"DSN", b"CHUNKING", b"BINARYMIME",
+                         b"XCLIENT NAME REVERSE_NAME ADDR PORT PROTO HELO LOGIN DESTADDR DESTPORT", b"XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE"]
     fewer = sinkhole("--mode", "accept", "--auth", "--no-pipelining", "--no-8bitmime", "--no-smtputf8", "--no-auth",
-                     "--no-dsn", "--no-chunking")
+                     "--no-dsn", "--no-chunking", "--no-xclient", "--no-xforward")
     _, lines = raw_session(fewer)
     assert lines[1:] == [b"SIZE 26214400", b"ENHANCEDSTATUSCODES"]
 

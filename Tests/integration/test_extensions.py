@@ -8,6 +8,7 @@ exact bytes; DSN parameters go through smtplib's own mail and rcpt options.
 
 from __future__ import annotations
 
+import os
 import textwrap
 
 import requests
@@ -16,7 +17,7 @@ from conftest import CLIENT_NAME, HOSTNAME, QUEUE_ID
 
 MAIL_OK = (250, b"2.1.0 OK")
 RCPT_OK = (250, b"2.1.5 OK")
-EHLO_TAIL = [b"ENHANCEDSTATUSCODES", b"SMTPUTF8", b"DSN", b"CHUNKING", b"BINARYMIME"]
+EHLO_TAIL = [b"ENHANCEDSTATUSCODES", b"SMTPUTF8", b"DSN", b"CHUNKING", b"BINARYMIME", b"XCLIENT NAME REVERSE_NAME ADDR PORT PROTO HELO LOGIN DESTADDR DESTPORT", b"XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE"]
 
 
 def session(server, *, ehlo: bytes = b"EHLO client.test"):
@@ -59,10 +60,10 @@ def summaries(server) -> list[dict]:
 def test_ehlo_offers_dsn_chunking_and_binarymime_and_the_switches_withhold_them(sinkhole):
     server = sinkhole("--mode", "accept")
     client, keywords = session(server)
-    assert keywords[-5:] == EHLO_TAIL
+    assert keywords[-7:] == EHLO_TAIL
     client.close()
 
-    server = sinkhole("--mode", "accept", "--no-dsn", "--no-chunking")
+    server = sinkhole("--mode", "accept", "--no-dsn", "--no-chunking", "--no-xclient", "--no-xforward")
     client, keywords = session(server)
     assert b"DSN" not in keywords and b"CHUNKING" not in keywords and b"BINARYMIME" not in keywords
     assert keywords[-1] == b"SMTPUTF8"
@@ -369,3 +370,120 @@ def test_etrn_expn_and_turn_get_502_or_what_a_rule_says(sinkhole, tmp_path):
     client, _ = session(server)
     assert client.command(b"ETRN example.com") == (458, b"4.7.0 Unable to queue messages")
     assert client.command(b"TURN") == (502, b"5.5.1 Command not implemented")
+
+
+# -- XCLIENT and XFORWARD (Postfix's) -------------------------------------
+
+XCLIENT_LINE = b"XCLIENT NAME REVERSE_NAME ADDR PORT PROTO HELO LOGIN DESTADDR DESTPORT"
+XFORWARD_LINE = b"XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE"
+
+
+def test_xclient_is_offered_to_loopback_only_by_default_and_refused_elsewhere(sinkhole):
+    server = sinkhole("--mode", "accept")
+    client, keywords = session(server)
+    assert keywords[-2:] == [XCLIENT_LINE, XFORWARD_LINE]
+    server = sinkhole("--mode", "accept", "--xclient-from", "10.0.0.0/8,192.0.2.1")
+    client, keywords = session(server)
+    assert XCLIENT_LINE not in keywords and XFORWARD_LINE not in keywords
+    assert client.command(b"XCLIENT ADDR=192.0.2.9") == (550, b"5.7.0 Insufficient authorization")
+    assert client.command(b"XFORWARD ADDR=192.0.2.9") == (550, b"5.7.0 Insufficient authorization")
+    server = sinkhole("--mode", "accept", "--no-xclient", "--no-xforward")
+    client, keywords = session(server)
+    assert client.command(b"XCLIENT ADDR=192.0.2.9") == (502, b"5.5.1 Command not implemented")
+    assert client.command(b"XFORWARD ADDR=192.0.2.9") == (502, b"5.5.1 Command not implemented")
+
+
+def test_xclient_greets_again_and_the_policy_sees_the_named_client(sinkhole, tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(textwrap.dedent("""\
+        rules:
+          - id: block-net
+            command: MAIL
+            condition: {field: client_ip, operator: cidr, matchingValue: 198.51.100.0/24}
+            response: {code: 550, enhancedCode: 5.7.1, message: Blocked network}
+        """))
+    server = sinkhole("--mode", "greylist", "--greylist-reply", "451 4.7.1 Greylisted", "--rules", str(rules),
+                      "--capture", "memory")
+
+    def attempt(address: bytes) -> tuple[int, bytes]:
+        client, _ = session(server)
+        assert client.command(b"XCLIENT ADDR=" + address + b" NAME=mx.example.net HELO=mx.example.net PROTO=ESMTP") \
+            == (220, f"{HOSTNAME} ESMTP sinkhole".encode())
+        assert client.command(b"MAIL FROM:<a@example.com>") == (503, b"5.5.1 Send HELO/EHLO first"), "greeted again"
+        client.send(b"EHLO mx.example.net\r\n")
+        assert client.reply()[0] == 250
+        mail = client.command(b"MAIL FROM:<a@example.com>")
+        if mail != MAIL_OK:
+            return mail
+        reply = client.command(b"RCPT TO:<b@example.com>")
+        if reply == RCPT_OK:
+            assert client.command(b"DATA")[0] == 354
+            client.send(b"Subject: via xclient\r\n\r\nx\r\n.\r\n")
+            queued(client.reply1())
+        client.command(b"QUIT")
+        return reply
+
+    assert attempt(b"192.0.2.1") == (451, b"4.7.1 Greylisted")
+    assert attempt(b"192.0.2.1") == RCPT_OK, "the same named client's retry passes"
+    assert attempt(b"IPV6:2001:db8::5") == (451, b"4.7.1 Greylisted"), "another named client is new"
+    assert attempt(b"198.51.100.7") == (550, b"5.7.1 Blocked network")
+    [summary] = summaries(server)
+    detail = requests.get(f"http://127.0.0.1:{server.http_port}/api/v1/message/{summary['ID']}", timeout=10).json()
+    assert detail["SMTP"]["ClientIP"] == "192.0.2.1"
+    line = server.wait_for_log(lambda e: e.get("event") == "connection" and e.get("proxied_client") == "192.0.2.1"
+                               and e.get("messages") == 1)
+    assert line["client"].startswith("127.0.0.1:")
+
+
+def test_xclient_and_xforward_bad_input(sinkhole):
+    server = sinkhole("--mode", "accept")
+    client, _ = session(server)
+    for line, reply in [
+        (b"XCLIENT", b"5.5.4 Syntax: XCLIENT attribute=value ..."),
+        (b"XCLIENT ADDR", b"5.5.4 Syntax: XCLIENT attribute=value ..."),
+        (b"XCLIENT FOO=1", b"5.5.4 Bad XCLIENT attribute name FOO"),
+        (b"XCLIENT IDENT=1", b"5.5.4 Bad XCLIENT attribute name IDENT"),
+        (b"XCLIENT ADDR=999.1.1.1", b"5.5.4 Bad XCLIENT ADDR value"),
+        (b"XCLIENT PORT=70000", b"5.5.4 Bad XCLIENT PORT value"),
+        (b"XCLIENT PROTO=HTTP", b"5.5.4 Bad XCLIENT PROTO value"),
+        (b"XCLIENT NAME=a+0Ab", b"5.5.4 Bad XCLIENT NAME value"),
+        (b"XFORWARD LOGIN=x", b"5.5.4 Bad XFORWARD attribute name LOGIN"),
+    ]:
+        assert client.command(line) == (501, reply), line
+    transaction(client)
+    assert client.command(b"XCLIENT ADDR=192.0.2.1") == (503, b"5.5.1 MAIL transaction in progress")
+    assert client.command(b"XFORWARD ADDR=192.0.2.1") == (503, b"5.5.1 MAIL transaction in progress")
+    assert client.command(b"RSET")[0] == 250
+    # Unknown values, and xtext.
+    assert client.command(b"XFORWARD NAME=[UNAVAILABLE] ADDR=[TEMPUNAVAIL] HELO=a+2Bb SOURCE=REMOTE") == (250, b"2.0.0 OK")
+
+
+def test_postfix_sends_xforward_and_sinkhole_takes_it(sinkhole, tmp_path):
+    """A private Postfix with smtp_send_xforward_command: its XFORWARD lines are answered 250 and journalled."""
+    from postfix_harness import PostfixInstance, find_postfix, make_message, new_instance_root
+    import shutil as _shutil
+    server = sinkhole("--mode", "accept", "--capture", "memory")
+    root = new_instance_root()
+    mta = PostfixInstance(find_postfix(), root, server.port, "smtp_send_xforward_command = yes\n")
+    try:
+        mta.start()
+        message_id, message = mta_message = make_message("xforward")
+        mta.sendmail(message)
+        mta.queue_id_of(message_id)
+        mta.wait_for_empty_queue(timeout=20)
+        line = server.wait_for_log(lambda e: e.get("event") == "connection" and e.get("messages") == 1, timeout=20)
+        sessions = requests.get(f"http://127.0.0.1:{server.http_port}/api/v1/sessions", timeout=10).json()["sessions"]
+        detail = requests.get(f"http://127.0.0.1:{server.http_port}/api/v1/sessions/{sessions[-1]['id']}", timeout=10).json()
+        lines = [(e["kind"], e["text"]) for e in detail["transcript"]]
+        forwards = [i for i, (kind, text) in enumerate(lines) if kind == "client" and text.startswith("XFORWARD ")]
+        assert forwards, lines
+        if os.environ.get("SINKHOLE_SHOW_XFORWARD"):
+            print([lines[i][1] for i in forwards])
+        for index in forwards:
+            assert lines[index + 1] == ("server", "250 2.0.0 OK"), lines[index:index + 2]
+        assert any("SOURCE=" in lines[i][1] or "IDENT=" in lines[i][1] for i in forwards), lines
+        assert line["outcome"] == "quit"
+        assert mta.problems() == []
+    finally:
+        mta.stop()
+        _shutil.rmtree(root, ignore_errors=True)

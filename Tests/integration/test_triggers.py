@@ -166,9 +166,10 @@ def test_ehlo_keywords_change_the_offer(server):
     _, code, lines = session(server, b"size10000-no8bit-authplain.example.com")
     assert code == 250
     assert keywords(lines) == [b"PIPELINING", b"SIZE 10000", b"ENHANCEDSTATUSCODES", b"SMTPUTF8", b"DSN", b"CHUNKING",
-                               b"BINARYMIME"]
+                               b"BINARYMIME", b"XCLIENT NAME REVERSE_NAME ADDR PORT PROTO HELO LOGIN DESTADDR DESTPORT", b"XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE"]
     _, _, lines = session(server, b"nosize-nopipelining-authlogin.example.com")
-    assert keywords(lines) == [b"8BITMIME", b"ENHANCEDSTATUSCODES", b"SMTPUTF8", b"DSN", b"CHUNKING", b"BINARYMIME"]
+    assert keywords(lines) == [b"8BITMIME", b"ENHANCEDSTATUSCODES", b"SMTPUTF8", b"DSN", b"CHUNKING", b"BINARYMIME",
+                               b"XCLIENT NAME REVERSE_NAME ADDR PORT PROTO HELO LOGIN DESTADDR DESTPORT", b"XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE"]
     _, _, lines = session(server, b"size1.example.com")
     assert b"SIZE 1000" in lines, "size<N> clamps to at least 1000"
     _, _, lines = session(server, b"client.nopipelining.example.com")

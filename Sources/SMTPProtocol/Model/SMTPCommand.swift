@@ -1,3 +1,19 @@
+/// One `NAME=value` of XCLIENT or XFORWARD, the value xtext-decoded; nil for
+/// `[UNAVAILABLE]` and `[TEMPUNAVAIL]` (the proxy does not know it).
+public struct ProxyAttribute: Hashable, Sendable {
+    public var name: String
+    public var value: String?
+
+    public init(_ name: String, _ value: String?) {
+        self.name = name
+        self.value = value
+    }
+
+    /// XCLIENT's attributes (Postfix's XCLIENT_README) and XFORWARD's (XFORWARD_README).
+    public static let xclientNames = ["NAME", "REVERSE_NAME", "ADDR", "PORT", "PROTO", "HELO", "LOGIN", "DESTADDR", "DESTPORT"]
+    public static let xforwardNames = ["NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE"]
+}
+
 /// A command from the client, parsed.
 ///
 /// - SeeAlso: [RFC 5321 §4.1.1](https://www.rfc-editor.org/rfc/rfc5321#section-4.1.1)
@@ -28,6 +44,10 @@ public enum SMTPCommand: Hashable, Sendable {
     case auth(mechanism: String, initialResponse: String?)
     /// `BDAT chunk-size [LAST]` (RFC 3030): exactly `size` octets of message follow the line.
     case bdat(size: Int, last: Bool)
+    /// Postfix's `XCLIENT attr=value...`: a trusted proxy names the client it speaks for.
+    case xclient([ProxyAttribute])
+    /// Postfix's `XFORWARD attr=value...`: a content filter names where the mail came from.
+    case xforward([ProxyAttribute])
     /// A verb sinkhole knows but does not offer: `EXPN`, `ETRN`, `TURN`.
     case notImplemented(verb: String)
 
@@ -47,6 +67,8 @@ public enum SMTPCommand: Hashable, Sendable {
         case .startTLS: return "STARTTLS"
         case .auth: return "AUTH"
         case .bdat: return "BDAT"
+        case .xclient: return "XCLIENT"
+        case .xforward: return "XFORWARD"
         case .notImplemented(let verb): return verb
         }
     }

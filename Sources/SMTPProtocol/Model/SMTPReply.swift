@@ -130,6 +130,10 @@ extension SMTPReply {
     public static let binaryNeedsBDAT = badSequence("BODY=BINARYMIME requires BDAT")
     /// `553 5.6.7 Must declare SMTPUTF8 to send a UTF-8 address` (RFC 6531 §3.4).
     public static let utf8AddressUndeclared = make(.mailboxNameNotAllowed, 5, 6, 7, "Must declare SMTPUTF8 to send a UTF-8 address")
+    /// `550 5.7.0 Insufficient authorization`: XCLIENT or XFORWARD from a client not in `--xclient-from` (Postfix's words, without "Error:").
+    public static let proxyNotAuthorized = make(.mailboxUnavailable, 5, 7, 0, "Insufficient authorization")
+    /// `503 5.5.1 MAIL transaction in progress`: XCLIENT or XFORWARD inside a transaction.
+    public static let proxyInTransaction = badSequence("MAIL transaction in progress")
     /// `221 2.0.0 Bye`
     public static let bye = make(.closing, 2, 0, 0, "Bye")
     /// STARTTLS accepted: the TLS handshake follows (RFC 3207 §4; Postfix's words).
@@ -231,6 +235,9 @@ extension SMTPReply {
     public static let vrfySyntax = syntax("Syntax: VRFY address")
     public static let authSyntax = syntax("Syntax: AUTH mechanism [initial-response]")
     public static let bdatSyntax = syntax("Syntax: BDAT chunk-size [LAST]")
+    public static func proxySyntax(_ verb: String) -> SMTPReply { syntax("Syntax: \(verb) attribute=value ...") }
+    public static func proxyAttributeName(_ verb: String, _ name: String) -> SMTPReply { syntax("Bad \(verb) attribute name \(name)") }
+    public static func proxyAttributeValue(_ verb: String, _ name: String) -> SMTPReply { syntax("Bad \(verb) \(name) value") }
     public static func noParameters(_ verb: String) -> SMTPReply { syntax("Syntax: \(verb) takes no parameters") }
     public static func badParameterValue(_ name: String) -> SMTPReply { syntax("Bad value for parameter \(name)") }
     public static func duplicateParameter(_ name: String) -> SMTPReply { syntax("Duplicate parameter \(name)") }

@@ -1,4 +1,5 @@
 import struct NIOCore.ByteBuffer
+import enum NIOCore.SocketAddress
 
 /// Parses one command line (without its CRLF) into an ``SMTPCommand``.
 ///
@@ -75,6 +76,8 @@ public enum SMTPCommandParser {
         ("STARTTLS", { (argument) throws(SMTPParseError) in try noArguments("STARTTLS", argument, .startTLS) }),
         ("AUTH", parseAuth),
         ("BDAT", parseBdat),
+        ("XCLIENT", { (argument) throws(SMTPParseError) in .xclient(try proxyAttributes("XCLIENT", argument, ProxyAttribute.xclientNames)) }),
+        ("XFORWARD", { (argument) throws(SMTPParseError) in .xforward(try proxyAttributes("XFORWARD", argument, ProxyAttribute.xforwardNames)) }),
         ("EXPN", { _ in .notImplemented(verb: "EXPN") }),
         ("ETRN", { _ in .notImplemented(verb: "ETRN") }),
         ("TURN", { _ in .notImplemented(verb: "TURN") }),
@@ -205,6 +208,68 @@ public enum SMTPCommandParser {
             guard words[1].utf8.elementsEqual("LAST".utf8, by: { $0 & 0xDF == $1 }) else { throw SMTPParseError(.bdatSyntax) }
         }
         return .bdat(size: octets, last: words.count == 2)
+    }
+
+    // xclient-command = XCLIENT 1*( SP attribute-name"="attribute-value ) (Postfix's XCLIENT_README)
+    // attribute-value = xtext; "[UNAVAILABLE]" and "[TEMPUNAVAIL]": not known.
+    // ADDR is an IPv4 address or "IPV6:" and an IPv6 address; PORT and DESTPORT 0-65535.
+    private static func proxyAttributes(_ verb: String, _ argument: Substring, _ names: [String])
+        throws(SMTPParseError) -> [ProxyAttribute]
+    {
+        let words = argument.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        guard !words.isEmpty else { throw SMTPParseError(.proxySyntax(verb)) }
+        var attributes: [ProxyAttribute] = []
+        for word in words {
+            guard let equals = word.firstIndex(of: "=") else { throw SMTPParseError(.proxySyntax(verb)) }
+            let name = word[..<equals].uppercased()
+            guard names.contains(name) else { throw SMTPParseError(.proxyAttributeName(verb, String(word[..<equals]))) }
+            let raw = word[word.index(after: equals)...]
+            if raw == "[UNAVAILABLE]" || raw == "[TEMPUNAVAIL]" {
+                attributes.append(ProxyAttribute(name, nil))
+                continue
+            }
+            guard let value = decodeXText(raw) else { throw SMTPParseError(.proxyAttributeValue(verb, name)) }
+            switch name {
+            case "ADDR", "DESTADDR":
+                guard let address = IPAddressText.bare(value) else { throw SMTPParseError(.proxyAttributeValue(verb, name)) }
+                attributes.append(ProxyAttribute(name, address))
+                continue
+            case "PORT", "DESTPORT":
+                guard (1...5).contains(value.utf8.count), value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                      let port = Int(value), port <= 65535 else { throw SMTPParseError(.proxyAttributeValue(verb, name)) }
+            case "PROTO":
+                guard ["SMTP", "ESMTP"].contains(value.uppercased()) else { throw SMTPParseError(.proxyAttributeValue(verb, name)) }
+            default:
+                break
+            }
+            attributes.append(ProxyAttribute(name, value))
+        }
+        return attributes
+    }
+
+    /// xtext's `+HH` decoded (RFC 3461 §4); nil for a malformed escape or a control character.
+    static func decodeXText(_ text: Substring) -> String? {
+        var out: [UInt8] = []
+        var bytes = text.utf8[...]
+        while let byte = bytes.popFirst() {
+            if byte == UInt8(ascii: "+") {
+                guard bytes.count >= 2, let high = hexValue(bytes.removeFirst()), let low = hexValue(bytes.removeFirst()) else { return nil }
+                out.append(high << 4 | low)
+            } else {
+                out.append(byte)
+            }
+        }
+        guard !out.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return nil }
+        return String(validating: out, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        default: nil
+        }
     }
 
     // RFC 3461 §4: ret-value = "FULL" / "HDRS"; envid-value = xtext (at most 100 characters);
@@ -387,5 +452,17 @@ extension Substring {
         else { return self[endIndex...] }
         // After the last non-blank byte: the end of a character, since a blank or the end follows.
         return self[first..<utf8.index(after: last)]
+    }
+}
+
+/// An IP address as XCLIENT and XFORWARD write it: IPv4, or `IPV6:` and IPv6.
+public enum IPAddressText {
+    /// The address without `IPV6:`, if it is one; nil otherwise.
+    public static func bare(_ text: String) -> String? {
+        var address = Substring(text)
+        if address.utf8.count > 5, address.prefix(5).uppercased() == "IPV6:" { address = address.dropFirst(5) }
+        guard let parsed = try? SocketAddress(ipAddress: String(address), port: 0) else { return nil }
+        // An IPv6 address needs its prefix (a bare one is taken too, as Postfix does).
+        return parsed.ipAddress
     }
 }

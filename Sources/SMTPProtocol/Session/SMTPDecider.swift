@@ -35,6 +35,11 @@ public enum SMTPEvent: Hashable, Sendable {
     /// `STARTTLS` on a session that offers it, not yet encrypted, outside a
     /// transaction; proceeding sends `220` and starts the handshake.
     case startTLS
+    /// `XCLIENT` from an authorized client, outside a transaction; proceeding puts the
+    /// attributes in the session's place (client address, HELO name, protocol, login) and greets again.
+    case xclient([ProxyAttribute])
+    /// `XFORWARD` from an authorized client, outside a transaction; proceeding does the same, with `250`.
+    case xforward([ProxyAttribute])
     /// An AUTH exchange is complete: the decision is its answer (`.proceed`:
     /// `235`, the client is authenticated; a reply: that, such as `535 5.7.8`).
     case authenticate(SASLCredentials)
@@ -63,6 +68,8 @@ public enum SMTPEvent: Hashable, Sendable {
         case .quit: "QUIT"
         case .startTLS: "STARTTLS"
         case .authenticate: "AUTH"
+        case .xclient: "XCLIENT"
+        case .xforward: "XFORWARD"
         case .unknown: "UNKNOWN"
         }
     }
@@ -145,6 +152,9 @@ public struct SessionCapabilities: Hashable, Sendable {
     /// `CHUNKING` (RFC 3030): BDAT; and `BINARYMIME` with it, `BODY=BINARYMIME` on MAIL.
     public var chunking = true
     public var binaryMIME = true
+    /// Postfix's `XCLIENT` and `XFORWARD`: offered only to the clients `--xclient-from` names.
+    public var xclient = false
+    public var xforward = false
     /// `AUTH`'s mechanisms, advertised and accepted; empty: AUTH not offered.
     public var authMechanisms: [SASLMechanism] = []
     /// Extra keywords, each a line of the EHLO reply, after the standard ones.
@@ -184,6 +194,8 @@ public struct SessionCapabilities: Hashable, Sendable {
             out.append("CHUNKING")
             if binaryMIME { out.append("BINARYMIME") }
         }
+        if xclient { out.append("XCLIENT " + ProxyAttribute.xclientNames.joined(separator: " ")) }
+        if xforward { out.append("XFORWARD " + ProxyAttribute.xforwardNames.joined(separator: " ")) }
         // An extra keyword sinkhole offers already (James's `/smtpExtensions` adding DSN) is not said twice.
         for line in extra {
             let name = line.prefix { $0 != " " }.uppercased()

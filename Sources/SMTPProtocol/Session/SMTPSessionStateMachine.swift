@@ -60,6 +60,8 @@ public struct SessionConfiguration: Hashable, Sendable {
         var esmtp = true
         var dsn = true
         var chunking = true
+        var xclient = true
+        var xforward = true
         var greeting: String?
     }
 
@@ -162,6 +164,16 @@ public struct SessionConfiguration: Hashable, Sendable {
     public var chunking: Bool {
         get { storage.values.chunking }
         set { set(\.chunking, newValue) }
+    }
+    /// `--no-xclient`, `--no-xforward` (smtp-sink's `-C`, `-F`): Postfix's XCLIENT and XFORWARD
+    /// not offered, even to the clients `--xclient-from` names.
+    public var xclient: Bool {
+        get { storage.values.xclient }
+        set { set(\.xclient, newValue) }
+    }
+    public var xforward: Bool {
+        get { storage.values.xforward }
+        set { set(\.xforward, newValue) }
     }
     /// `--no-esmtp` (smtp-sink's `-e`): HELO only; EHLO is an unknown command, the greeting says no ESMTP.
     public var esmtp: Bool {
@@ -269,12 +281,17 @@ public struct SMTPSessionStateMachine: Sendable {
     private var chunkStep: ChunkStep?
 
     /// `secured`: the connection is encrypted from the start (implicit TLS).
-    public init(configuration: SessionConfiguration, clientIP: String?, secured: Bool = false) {
+    /// `proxyAuthorized`: the client may send XCLIENT and XFORWARD (`--xclient-from`).
+    public init(configuration: SessionConfiguration, clientIP: String?, secured: Bool = false, proxyAuthorized: Bool = false) {
         self.configuration = configuration
         self.snapshot = SessionSnapshot(clientIP: clientIP)
-        self.capabilities = Self.baseCapabilities(configuration, secured: secured)
+        self.proxyAuthorized = proxyAuthorized
+        self.capabilities = Self.baseCapabilities(configuration, secured: secured, proxyAuthorized: proxyAuthorized)
         if secured { snapshot.tls = true }
     }
+
+    /// The client may send XCLIENT and XFORWARD.
+    private let proxyAuthorized: Bool
 
     /// The connection is encrypted (implicit TLS, or after STARTTLS).
     public var secured: Bool { snapshot.tls }
@@ -304,11 +321,18 @@ public struct SMTPSessionStateMachine: Sendable {
     public private(set) var tlsProfile: String?
 
     /// What the session offers before the policy's changes: STARTTLS only until TLS is on.
-    private var baseCapabilities: SessionCapabilities { Self.baseCapabilities(configuration, secured: snapshot.tls) }
+    private var baseCapabilities: SessionCapabilities {
+        Self.baseCapabilities(configuration, secured: snapshot.tls, proxyAuthorized: proxyAuthorized)
+    }
 
     /// Static, so the initialiser need not copy the whole machine to ask it.
-    private static func baseCapabilities(_ configuration: SessionConfiguration, secured: Bool) -> SessionCapabilities {
+    private static func baseCapabilities(_ configuration: SessionConfiguration, secured: Bool,
+                                         proxyAuthorized: Bool) -> SessionCapabilities {
         var base = configuration.capabilities
+        if proxyAuthorized {
+            base.xclient = configuration.xclient
+            base.xforward = configuration.xforward
+        }
         if secured {
             base.startTLS = false
             base.authMechanisms = configuration.authMechanisms
@@ -430,6 +454,10 @@ public struct SMTPSessionStateMachine: Sendable {
             return auth(mechanism: mechanism, initialResponse: initialResponse, decider: &decider)
         case .bdat(let size, let last):
             return bdat(size: size, last: last, decider: &decider)
+        case .xclient(let attributes):
+            return proxy(attributes, xclient: true, decider: &decider)
+        case .xforward(let attributes):
+            return proxy(attributes, xclient: false, decider: &decider)
         case .notImplemented(let verb):
             let event: SMTPEvent = verb == "EXPN" ? .expn : .unknown(verb: verb)
             return finish(decide(event, &decider), normal: replies.notImplemented(verb: verb))
@@ -737,6 +765,40 @@ public struct SMTPSessionStateMachine: Sendable {
         if case .proceedWith(let reply) = decision.action { return .startData(reply) }
         return .startData(replies.startMailInput)
     }
+
+    // MARK: - XCLIENT and XFORWARD (Postfix's)
+
+    /// The attributes take the session's place for the policy (greylisting, rules by
+    /// `client_ip`, captured mail); XCLIENT then greets again and wants a new EHLO.
+    private mutating func proxy(_ attributes: [ProxyAttribute], xclient: Bool, decider: inout some SMTPDecider) -> SessionAction {
+        let verb = xclient ? "XCLIENT" : "XFORWARD"
+        guard xclient ? configuration.xclient : configuration.xforward else { return .reply(replies.notImplemented(verb: verb)) }
+        guard proxyAuthorized else { return .reply(replies.adapt(.proxyNotAuthorized)) }
+        if state == .transaction { return .reply(replies.adapt(.proxyInTransaction)) }
+        let decision = decide(xclient ? .xclient(attributes) : .xforward(attributes), &decider)
+        let normal = xclient ? replies.greeting : replies.ok
+        guard decision.action.takesEffect else { return finish(decision, normal: normal) }
+        for attribute in attributes {
+            switch attribute.name {
+            case "ADDR": snapshot.clientIP = attribute.value
+            case "HELO": snapshot.heloName = attribute.value
+            case "PROTO": snapshot.extended = attribute.value?.uppercased() == "ESMTP"
+            case "LOGIN": snapshot.authenticatedUser = attribute.value
+            default: break
+            }
+        }
+        if attributes.contains(where: { $0.name == "ADDR" || $0.name == "PORT" }) { proxiedClient = true }
+        if xclient {
+            // Postfix's XCLIENT: as if the client had just connected (the HELO name stays as given).
+            resetTransaction()
+            state = .greeted
+            capabilities = baseCapabilities
+        }
+        return finish(decision, normal: normal)
+    }
+
+    /// An XCLIENT or XFORWARD named the client: ``sessionSnapshot``'s address is no longer the peer's.
+    public private(set) var proxiedClient = false
 
     // MARK: - BDAT (RFC 3030)
 

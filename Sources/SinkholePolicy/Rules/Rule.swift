@@ -27,6 +27,9 @@ public enum RuleCommand: String, CaseIterable, Hashable, Sendable {
     case startTLS = "STARTTLS"
     /// AUTH, once the client's credentials are in (the reply to the exchange).
     case auth = "AUTH"
+    /// Postfix's XCLIENT and XFORWARD, from a client `--xclient-from` names.
+    case xclient = "XCLIENT"
+    case xforward = "XFORWARD"
     case unknown = "UNKNOWN"
 
     /// Parses a command name case-insensitively: smtp-sink's names, James's
@@ -61,6 +64,8 @@ public enum RuleCommand: String, CaseIterable, Hashable, Sendable {
         case .quit: self = .quit
         case .startTLS: self = .startTLS
         case .authenticate: self = .auth
+        case .xclient: self = .xclient
+        case .xforward: self = .xforward
         case .unknown: self = .unknown
         }
     }
@@ -89,6 +94,8 @@ public enum RuleCommand: String, CaseIterable, Hashable, Sendable {
         case .startTLS: 1 << 16
         case .auth: 1 << 17
         case .bdat: 1 << 18
+        case .xclient: 1 << 19
+        case .xforward: 1 << 20
         }
     }
 }

@@ -51,6 +51,8 @@ struct RuleInput {
             case .mail(let path, _): return path.bareAddress
             case .rcpt(let path, _): return path.bareAddress
             case .bdat(let size, let last): return last ? "\(size) LAST" : String(size)
+            case .xclient(let attributes), .xforward(let attributes):
+                return attributes.map { "\($0.name)=\($0.value ?? "[UNAVAILABLE]")" }.joined(separator: " ")
             case .vrfy(let argument): return argument
             case .endOfData(_, let message): return message ?? ""
             case .unknown(let verb): return verb
