@@ -27,6 +27,7 @@ public struct APISettings: Sendable {
 extension ListenAddress {
     /// 127.0.0.0/8, ::1 or `localhost`: only this machine can connect.
     public var isLoopback: Bool {
+        if unixPath != nil { return true }  // reachable from this host only
         let host = host.lowercased()
         return host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
@@ -51,7 +52,7 @@ extension Settings {
         }
         api.jamesListen = try layers.value("james-listen", default: nil, { text -> ListenAddress?? in
             if text.trimmingCharacters(in: .whitespaces).lowercased() == "none" { return .some(nil) }
-            guard let address = ListenAddress(parsing: text) else { return nil }
+            guard let address = ListenAddress(parsing: text), address.unixPath == nil else { return nil }
             return .some(address)
         }, expected: "HOST:PORT, such as 127.0.0.1:8000, or none")
         api.journalMaxSessions = try layers.value("journal-max-sessions", default: 1000, { Int($0).flatMap { $0 >= 0 ? $0 : nil } },

@@ -13,6 +13,8 @@ public struct KeywordSettings: Sendable {
     public var dsn = true
     public var chunking = true
     /// `--no-xclient`, `--no-xforward` (smtp-sink's `-C`, `-F`); `--xclient-from` who may send them.
+    /// `--lmtp` (smtp-sink's `-L`): every listener speaks LMTP.
+    public var lmtp = false
     public var xclient = true
     public var xforward = true
     public var xclientFrom: [CIDR] = KeywordSettings.loopback
@@ -39,6 +41,7 @@ extension Settings {
         keywords.esmtp = try !withheld("no-esmtp")
         keywords.dsn = try !withheld("no-dsn")
         keywords.chunking = try !withheld("no-chunking")
+        keywords.lmtp = try withheld("lmtp")
         keywords.xclient = try !withheld("no-xclient")
         keywords.xforward = try !withheld("no-xforward")
         if let (values, origin) = layers.lookup("xclient-from") {

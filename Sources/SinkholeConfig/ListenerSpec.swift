@@ -45,7 +45,7 @@ public struct ListenerSpec: Sendable {
     }
 
     private static let entryKeys = ["listen", "greeting-delay", "drop-after", "drop-at-connect", "command-delay", "mode", "rules", "name",
-                                            "personality", "tls", "starttls", "no-starttls", "tls-profile", "proxy-protocol"]
+                                            "personality", "tls", "starttls", "no-starttls", "tls-profile", "proxy-protocol", "lmtp"]
 
     /// The config file's `listeners:` section: a list of mappings with `listen:` and profile keys.
     static func parse(section: ConfigValue, origin: String) throws -> [ListenerSpec] {
@@ -73,7 +73,7 @@ public struct ListenerSpec: Sendable {
                     address = parsed
                 } else if key == "rules", case .list = value {
                     inlineRules = value
-                } else if ["drop-at-connect", "tls", "starttls", "no-starttls", "proxy-protocol"].contains(key) {
+                } else if ["drop-at-connect", "tls", "starttls", "no-starttls", "proxy-protocol", "lmtp"].contains(key) {
                     guard case .bool(let on) = value else { throw SettingsError(description: "\(place): \(key): expected true or false") }
                     if on { options.append(Substring(key)) }
                 } else {

@@ -210,6 +210,11 @@ public struct Settings: Sendable {
     public var keywords = KeywordSettings()
     /// Capture to disk.
     public var disk = DiskSettings()
+    /// `--socket-mode`: the file mode of UNIX-domain listeners.
+    public var socketMode = 0o666
+    /// smtp-sink's `-4` and `-6`: `--ipv4-only`, `--ipv6-only`.
+    public enum AddressFamily: Sendable { case any, ipv4, ipv6 }
+    public var addressFamily = AddressFamily.any
     public var logLevel: Logger.Level
 
     /// Half the CPUs (NIO counts a container's CPU quota), at least one: sinkhole
@@ -232,9 +237,24 @@ public struct Settings: Sendable {
         if listen.isEmpty { listen = [ListenerSpec(address: ListenAddress(host: "127.0.0.1", port: 2525))] }
         httpListen = try layers.value("http-listen", default: ListenAddress(host: "127.0.0.1", port: 8025), { text -> ListenAddress?? in
             if text.trimmingCharacters(in: .whitespaces).lowercased() == "none" { return .some(nil) }
-            guard let address = ListenAddress(parsing: text) else { return nil }  // not "none": invalid
+            guard let address = ListenAddress(parsing: text), address.unixPath == nil else { return nil }  // not "none": invalid
             return .some(address)
         }, expected: "HOST:PORT, such as 127.0.0.1:8025, or none")
+        socketMode = try layers.value("socket-mode", default: 0o666, { text in
+            let digits = text.trimmingCharacters(in: .whitespaces)
+            guard (1...4).contains(digits.count), let mode = Int(digits, radix: 8), mode <= 0o777 else { return nil }
+            return mode
+        }, expected: "an octal file mode such as 0660")
+        let ipv4Only = try layers.value("ipv4-only", default: false, Parse.bool, expected: "true or false")
+        let ipv6Only = try layers.value("ipv6-only", default: false, Parse.bool, expected: "true or false")
+        guard !(ipv4Only && ipv6Only) else { throw SettingsError(description: "give ipv4-only or ipv6-only, not both") }
+        addressFamily = ipv4Only ? .ipv4 : ipv6Only ? .ipv6 : .any
+        for spec in listen where spec.address.unixPath == nil {
+            let wrong = addressFamily == .ipv4 ? spec.address.isIPv6 : addressFamily == .ipv6 ? !spec.address.isIPv6 : false
+            if wrong {
+                throw SettingsError(description: "listen \(spec.address) is not \(addressFamily == .ipv4 ? "IPv4" : "IPv6"), and \(addressFamily == .ipv4 ? "ipv4-only" : "ipv6-only") is given")
+            }
+        }
 
         hostname = try layers.value("hostname", default: defaultHostname, { text in
             let trimmed = text.trimmingCharacters(in: .whitespaces)

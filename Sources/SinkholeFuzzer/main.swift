@@ -119,6 +119,9 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
 private func check(_ action: SessionAction) {
     let reply: SMTPReply
     switch action {
+    case .replies(let list):
+        precondition(!list.isEmpty, "no reply at all")
+        return list.forEach { check(.reply($0)) }
     case .reply(let r), .replyAndClose(let r), .startData(let r), .startTLS(let r), .breakTLS(let r, _): reply = r
     case .none, .disconnect, .reset, .hang, .receiveChunk: return
     }

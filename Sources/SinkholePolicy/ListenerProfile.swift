@@ -34,6 +34,8 @@ public struct ListenerProfile: Sendable {
     /// `proxy-protocol`: every connection starts with a PROXY v1 or v2 header naming the
     /// client (a load balancer's); one without a valid header is closed.
     public var proxyProtocol = false
+    /// `lmtp`: this listener speaks LMTP (RFC 2033), whatever `--lmtp` says.
+    public var lmtp = false
 
     public init(name: String, greetingDelay: Duration? = nil, dropAfter: Duration? = nil, commandDelay: Duration? = nil,
                 mode: Mode? = nil, rules: RuleBook? = nil, rulesPath: String? = nil, personality: SMTPPersonality? = nil) {
@@ -89,6 +91,9 @@ public struct ListenerProfile: Sendable {
             case "tls", "starttls", "no-starttls":
                 guard value == nil else { throw ProfileError(reason: "\(key) takes no value") }
                 if key == "tls" { profile.implicitTLS = true } else { profile.startTLS = key == "starttls" }
+            case "lmtp":
+                guard value == nil else { throw ProfileError(reason: "lmtp takes no value") }
+                profile.lmtp = true
             case "proxy-protocol":
                 guard value == nil else { throw ProfileError(reason: "proxy-protocol takes no value") }
                 profile.proxyProtocol = true
@@ -96,7 +101,7 @@ public struct ListenerProfile: Sendable {
                 guard let value, !value.isEmpty else { throw ProfileError(reason: "tls-profile needs a certificate profile, such as tls-profile=expired") }
                 profile.tlsProfile = value.lowercased()
             default:
-                throw ProfileError(reason: "unknown listener option \"\(key)\" (expected greeting-delay, drop-after, drop-at-connect, command-delay, mode, rules, personality, name, tls, starttls, no-starttls, tls-profile or proxy-protocol)")
+                throw ProfileError(reason: "unknown listener option \"\(key)\" (expected greeting-delay, drop-after, drop-at-connect, command-delay, mode, rules, personality, name, tls, starttls, no-starttls, tls-profile, proxy-protocol or lmtp)")
             }
         }
         return profile

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import ModeSources
 import NIOCore
@@ -24,6 +27,7 @@ public final class SMTPServer: Service, Sendable {
     private let clocks: SessionClocks
     private let metrics: ServerMetrics?
     private let listeners = Mutex<[any Channel]>([])
+    private let unixPaths = Mutex<[String]>([])
 
     public init(
         configuration: ServerConfiguration,
@@ -55,8 +59,15 @@ public final class SMTPServer: Service, Sendable {
         var bound: [any Channel] = []
         do {
             for (index, address) in configuration.listen.enumerated() {
-                bound.append(try await bootstrap(profile: configuration.profiles[index], address: address)
-                    .bind(host: address.host, port: address.port).get())
+                let bootstrap = bootstrap(profile: configuration.profiles[index], address: address)
+                if let path = address.unixPath {
+                    try UnixSocketFile.prepare(path)
+                    bound.append(try await bootstrap.bind(unixDomainSocketPath: path).get())
+                    try UnixSocketFile.setMode(path, configuration.socketMode)
+                    unixPaths.withLock { $0.append(path) }
+                } else {
+                    bound.append(try await bootstrap.bind(host: address.host, port: address.port).get())
+                }
             }
         } catch {
             for channel in bound { try? await channel.close() }
@@ -85,6 +96,8 @@ public final class SMTPServer: Service, Sendable {
     private func stopAccepting() {
         let channels = listeners.withLock { $0 }
         for channel in channels { channel.close(promise: nil) }
+        // A UNIX-domain listener's file goes with it (its open sessions are not affected).
+        for path in unixPaths.withLock({ $0 }) { UnixSocketFile.remove(path) }
         registry.beginShutdown()
     }
 
@@ -124,16 +137,24 @@ public final class SMTPServer: Service, Sendable {
         // withhold it; never on an implicit-TLS listener (already encrypted).
         listenerSession.startTLS = tls != nil && !implicitTLS && (profile?.startTLS ?? listenerSession.startTLS)
         listenerSession.authOverTLSOnly = configuration.authOverTLSOnly ?? !address.isLoopback
+        if profile?.lmtp == true { listenerSession.lmtp = true }
         let session = listenerSession
         let tlsProfile = profile?.tlsProfile.flatMap { CertificateProfile(parsing: $0) } ?? configuration.tlsProfile
         let logger = logger
         let metrics = metrics
         let clocks = clocks
-        return ServerBootstrap(group: group)
+        var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 4)
+        if address.unixPath == nil {
+            bootstrap = bootstrap
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            if configuration.ipv6Only && address.isIPv6 {
+                bootstrap = bootstrap.serverChannelOption(ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
+            }
+        }
+        return bootstrap
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let remote = channel.remoteAddress
@@ -160,7 +181,9 @@ public final class SMTPServer: Service, Sendable {
                         configuration: session,
                         policy: SessionPolicy(mode: mode, context: context),
                         remote: remote,
-                        proxyAuthorized: remote?.ipAddress.map { ip in configuration.xclientFrom.contains { $0.contains(ip) } } ?? false,
+                        // A UNIX-domain client is on this host, as trusted as loopback.
+                        proxyAuthorized: remote?.protocol == .unix
+                            || (remote?.ipAddress.map { ip in configuration.xclientFrom.contains { $0.contains(ip) } } ?? false),
                         headerLogLimit: configuration.headerLogLimit,
                         timeLimits: .init(idle: configuration.idleTimeout, session: configuration.sessionTimeLimit,
                                           data: configuration.dataTimeLimit),
@@ -192,6 +215,7 @@ public final class SMTPServer: Service, Sendable {
 
     /// `127.0.0.1:2525`, `[::1]:2525`.
     public static func describe(_ address: SocketAddress) -> String {
+        if case .unixDomainSocket = address { return "unix:\(address.pathname ?? "")" }
         guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
         return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
@@ -220,5 +244,51 @@ extension TimeAmount {
     init(_ duration: Duration) {
         let (seconds, attoseconds) = duration.components
         self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
+
+/// A UNIX-domain listener's socket file.
+enum UnixSocketFile {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Makes way for a new socket at `path`: a stale one (from a crash: nobody
+    /// answers on it) is removed; a live one, or a file that is no socket, is an error.
+    static func prepare(_ path: String) throws {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }  // nothing there
+        guard info.st_mode & S_IFMT == S_IFSOCK else {
+            throw Failure(description: "\(path) exists and is not a socket")
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(path.utf8.prefix(raw.count - 1))
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if connected == 0 { throw Failure(description: "another server is listening on \(path)") }
+        guard errno == ECONNREFUSED else {
+            throw Failure(description: "cannot tell whether \(path) is in use: \(String(cString: strerror(errno)))")
+        }
+        guard unlink(path) == 0 else { throw Failure(description: "cannot remove the stale socket \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    static func setMode(_ path: String, _ mode: Int) throws {
+        guard chmod(path, mode_t(mode)) == 0 else {
+            throw Failure(description: "cannot set the mode of \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    static func remove(_ path: String) {
+        var info = stat()
+        if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
     }
 }

@@ -189,6 +189,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     // The message being received.
     /// The BDAT chunk being read is the message's last.
     private var chunkLast = false
+    /// The listener speaks LMTP.
+    private let lmtp: Bool
     private var contentSize = 0
     private var contentExceeded = false
     private var headers: ByteBuffer?
@@ -252,6 +254,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         self.clock = clock
         self.maxErrors = maxErrors
         self.decoder = SMTPFrameDecoder(lineLengthLimit: lineLengthLimit)
+        self.lmtp = configuration.lmtp
         self.session = SMTPSessionStateMachine(configuration: configuration, clientIP: remote?.ipAddress, secured: secured,
                                                proxyAuthorized: proxyAuthorized)
         // Withheld ENHANCEDSTATUSCODES: no enhanced codes from the first reply on.
@@ -606,6 +609,13 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         switch action {
         case .reply(let reply):
             write(reply, delivery: delivery, context: context)
+        case .replies(let list):
+            // LMTP: one reply per recipient; a 421 among them is the last, and closes.
+            // (A delay holds them all, above; they are written at once, not dribbled.)
+            for (index, reply) in list.enumerated() {
+                write(reply, context: context)
+                if index == list.count - 1 && reply.closesConnection { close(context: context, outcome: .refused) }
+            }
         case .startData(let reply):
             write(reply, delivery: delivery, context: context)
             beginMessage(context: context, chunked: false)
@@ -1137,7 +1147,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         transaction.queueID = queueID
         let kept = session.deliveredRecipients.map(\.0)
         let envelope = DiskEnvelope(
-            queueID: queueID, clientIP: clientIP, proto: session.sessionSnapshot.extended ? "ESMTP" : "SMTP",
+            queueID: queueID, clientIP: clientIP, proto: lmtp ? "LMTP" : session.sessionSnapshot.extended ? "ESMTP" : "SMTP",
             helo: session.heloName, sender: session.reversePath.map { $0 == .null ? "" : $0.bareAddress } ?? "",
             mailArgs: transaction.mailArgs, rcptArgs: transaction.rcptArgs, recipients: kept.map(\.bareAddress),
             listener: listenerName)
@@ -1220,7 +1230,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         // The envelope, read before the state machine closes the transaction.
         let recipients = session.recipients
         let sender = session.reversePath
-        let captured = capture == nil ? nil : (
+        var captured = capture == nil ? nil : (
             mail: session.mailParameters.map(MailParameterText.init),
             recipients: session.deliveredRecipients.map { recipient, parameters in
                 CapturedMail.Recipient(address: recipient.bareAddress, parameters: parameters.map(MailParameterText.init))
@@ -1232,6 +1242,11 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         } : nil
         let toDisk = diskTransaction?.message
         let hasRecipients = toDisk == nil || !session.deliveredRecipients.isEmpty
+        // LMTP: captured mail keeps the recipients whose own reply took the message.
+        let lmtpRecipients = lmtp && capture != nil ? session.recipients.enumerated().map { index, recipient in
+            CapturedMail.Recipient(address: recipient.bareAddress,
+                                   parameters: session.parameters(ofRecipient: index).map(MailParameterText.init))
+        } : []
         let action = chunked
             ? session.receiveEndOfChunk(exceededLimit: contentExceeded, storageFull: captureFull, queueID: queueID,
                                         message: message, decider: &policy)
@@ -1239,6 +1254,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                                        queueID: queueID, message: message, decider: &policy)
         // A rule's `deliver` keeps or drops the message whatever the client was told.
         let keep = session.deliver ?? (action.reply?.code.isPositive == true)
+        if lmtp, let kept = captured {
+            captured = (mail: kept.mail, recipients: zip(lmtpRecipients, session.lmtpAccepted).filter(\.1).map(\.0))
+        }
         let delivery = session.delivery
         let finish = { [self] (action: SessionAction, keep: Bool) in
             completeMessage(action, keep: keep, delivery: delivery, queueID: queueID, text: text, captured: captured,
@@ -1343,6 +1361,8 @@ extension SessionAction {
     var reply: SMTPReply? {
         switch self {
         case .reply(let reply), .replyAndClose(let reply), .startData(let reply), .startTLS(let reply), .breakTLS(let reply, _): reply
+        // LMTP's replies: the message was taken if any recipient's was.
+        case .replies(let list): list.first { $0.code.isPositive } ?? list.first
         case .none, .disconnect, .reset, .hang, .receiveChunk: nil
         }
     }

@@ -40,6 +40,10 @@ public struct ServerConfiguration: Sendable {
     public var disk: DiskCapture?
     /// Who may send XCLIENT and XFORWARD (`--xclient-from`).
     public var xclientFrom: [CIDR]
+    /// The file mode of UNIX-domain listeners (`--socket-mode`).
+    public var socketMode = 0o666
+    /// `--ipv6-only` (smtp-sink's `-6`): IPv6 listeners take no IPv4-mapped clients.
+    public var ipv6Only = false
     /// Where finished sessions' transcripts are kept; nil: not kept.
     public var journal: SessionJournal?
     /// The certificates of STARTTLS and implicit TLS; nil: no TLS anywhere.
@@ -69,6 +73,8 @@ public struct ServerConfiguration: Sendable {
         capture: MailStore? = nil,
         disk: DiskCapture? = nil,
         xclientFrom: [CIDR] = [],
+        socketMode: Int = 0o666,
+        ipv6Only: Bool = false,
         journal: SessionJournal? = nil,
         tls: TLSServerContexts? = nil,
         tlsProfile: CertificateProfile = .valid,
@@ -82,6 +88,8 @@ public struct ServerConfiguration: Sendable {
         self.capture = capture
         self.disk = disk
         self.xclientFrom = xclientFrom
+        self.socketMode = socketMode
+        self.ipv6Only = ipv6Only
         self.journal = journal
         self.profiles = profiles
         self.dataReadDelay = dataReadDelay

@@ -208,6 +208,22 @@ struct Sinkhole: AsyncParsableCommand {
         "Do not announce CHUNKING and BINARYMIME: BDAT gets 502 5.5.1 once its chunk is read. (env: SINKHOLE_NO_CHUNKING=true)"))
     var noChunking = false
 
+    @Option(name: .customLong("socket-mode"), help: ArgumentHelp(
+        "The file mode of UNIX-domain listeners (--listen unix:/path), in octal. (default: 0666)", valueName: "mode"))
+    var socketMode: String?
+
+    @Flag(name: .customLong("ipv4-only"), help: ArgumentHelp(
+        "Listen on IPv4 only (smtp-sink's -4): an IPv6 listen address is an error. (env: SINKHOLE_IPV4_ONLY=true)"))
+    var ipv4Only = false
+
+    @Flag(name: .customLong("ipv6-only"), help: ArgumentHelp(
+        "Listen on IPv6 only (smtp-sink's -6): an IPv4 listen address is an error, and [::] takes no IPv4 clients. (env: SINKHOLE_IPV6_ONLY=true)"))
+    var ipv6Only = false
+
+    @Flag(name: .customLong("lmtp"), help: ArgumentHelp(
+        "Speak LMTP (RFC 2033) instead of SMTP on every listener, as smtp-sink's -L: LHLO, and one reply per recipient after the message; a listener's lmtp option does it for one. (env: SINKHOLE_LMTP=true)"))
+    var lmtp = false
+
     @Option(name: .customLong("xclient-from"), help: ArgumentHelp(
         "Networks that may send Postfix's XCLIENT and XFORWARD, comma-separated, or none; others get 550 5.7.0. (default: 127.0.0.0/8,::1/128)",
         valueName: "cidr,..."))
@@ -516,7 +532,8 @@ struct Sinkhole: AsyncParsableCommand {
             ("no-pipelining", noPipelining ? "true" : nil), ("no-8bitmime", no8BitMIME ? "true" : nil),
             ("no-smtputf8", noSMTPUTF8 ? "true" : nil), ("no-enhancedstatuscodes", noEnhancedStatusCodes ? "true" : nil),
             ("no-dsn", noDSN ? "true" : nil), ("no-chunking", noChunking ? "true" : nil),
-            ("no-xclient", noXCLIENT ? "true" : nil), ("no-xforward", noXFORWARD ? "true" : nil),
+            ("lmtp", lmtp ? "true" : nil), ("no-xclient", noXCLIENT ? "true" : nil),
+            ("socket-mode", socketMode), ("ipv4-only", ipv4Only ? "true" : nil), ("ipv6-only", ipv6Only ? "true" : nil), ("no-xforward", noXFORWARD ? "true" : nil),
             ("no-esmtp", noESMTP ? "true" : nil), ("greeting", greeting), ("pix-greeting", pixGreeting ? "true" : nil),
             ("stop-after-messages", stopAfterMessages), ("stop-after-sessions", stopAfterSessions),
         ]
@@ -654,6 +671,7 @@ struct Sinkhole: AsyncParsableCommand {
         session.esmtp = settings.keywords.esmtp
         session.dsn = settings.keywords.dsn
         session.chunking = settings.keywords.chunking
+        session.lmtp = settings.keywords.lmtp
         session.xclient = settings.keywords.xclient
         session.xforward = settings.keywords.xforward
         session.greeting = settings.keywords.greeting
@@ -685,6 +703,8 @@ struct Sinkhole: AsyncParsableCommand {
                 capture: capture,
                 disk: disk,
                 xclientFrom: settings.keywords.xclientFrom,
+                socketMode: settings.socketMode,
+                ipv6Only: settings.addressFamily == .ipv6,
                 journal: journal,
                 tls: tls,
                 tlsProfile: settings.tls.profile,
@@ -846,7 +866,7 @@ struct Sinkhole: AsyncParsableCommand {
         let tls = settings.tls
         guard tls.needed(listeners: listeners) else { return nil }
         var names = [settings.hostname, "localhost", "127.0.0.1", "::1"]
-        for listener in listeners where !["0.0.0.0", "::", "*"].contains(listener.address.host) {
+        for listener in listeners where listener.address.unixPath == nil && !["0.0.0.0", "::", "*"].contains(listener.address.host) {
             names.append(listener.address.host)
         }
         let source: CertificateSource = if let certificate = tls.certificate, let key = tls.key {

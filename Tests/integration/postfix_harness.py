@@ -70,6 +70,7 @@ trace     unix  -       -       n       -       0       bounce
 flush     unix  n       -       n       1000?   0       flush
 proxymap  unix  -       -       n       -       -       proxymap
 smtp      unix  -       -       n       -       -       smtp
+lmtp      unix  -       -       n       -       -       lmtp
 showq     unix  n       -       n       -       -       showq
 error     unix  -       -       n       -       -       error
 retry     unix  -       -       n       -       -       error
@@ -138,9 +139,12 @@ class PostfixInstance:
     """One private Postfix instance under `root`; `start()` runs it, `stop()` stops it."""
 
     def __init__(self, tools: PostfixTools, root: Path, relay_port: int, extra_config: str = "",
-                 allowed_problems: tuple[str, ...] = ()):
+                 allowed_problems: tuple[str, ...] = (), transport: str | None = None):
         """`extra_config`: main.cf lines after the harness's own (a later line wins);
-        `allowed_problems`: patterns of warnings the test expects (not failures)."""
+        `allowed_problems`: patterns of warnings the test expects (not failures);
+        `transport`: the route to sinkhole instead of `smtp:[127.0.0.1]:PORT`
+        (`lmtp:unix:/path`, `lmtp:inet:127.0.0.1:PORT`)."""
+        self.transport = transport or f"smtp:[127.0.0.1]:{relay_port}"
         self.extra_config = extra_config
         self.allowed_problems = allowed_problems
         self.tools = tools
@@ -212,7 +216,7 @@ maximal_backoff_time = 1h
             main_cf += "# The test's own settings.\n" + self.extra_config.strip() + "\n"
         (self.config_dir / "main.cf").write_text(main_cf)
         (self.config_dir / "master.cf").write_text(MASTER_CF)
-        (self.config_dir / "transport").write_text(f"sinkhole.test smtp:[127.0.0.1]:{self.relay_port}\n")
+        (self.config_dir / "transport").write_text(f"sinkhole.test {self.transport}\n")
         (self.config_dir / "aliases").write_text(f"{SENDER.split('@')[0]}: {self.mailbox_path}\n")
         self._run("postmap", "-c", str(self.config_dir), f"hash:{self.config_dir}/transport")
         self._run("postalias", "-c", str(self.config_dir), f"hash:{self.config_dir}/aliases")

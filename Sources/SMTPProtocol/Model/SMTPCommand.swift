@@ -22,6 +22,8 @@ public enum SMTPCommand: Hashable, Sendable {
     case helo(domain: String)
     /// `EHLO client.example.com`
     case ehlo(domain: String)
+    /// `LHLO client.example.com` (LMTP, RFC 2033)
+    case lhlo(domain: String)
     /// `MAIL FROM:<a@example.com> SIZE=100`
     case mail(from: ReversePath, parameters: [MailParameter])
     /// `RCPT TO:<b@example.com>`
@@ -56,6 +58,7 @@ public enum SMTPCommand: Hashable, Sendable {
         switch self {
         case .helo: return "HELO"
         case .ehlo: return "EHLO"
+        case .lhlo: return "LHLO"
         case .mail: return "MAIL"
         case .rcpt: return "RCPT"
         case .data: return "DATA"

@@ -134,6 +134,14 @@ extension SMTPReply {
     public static let proxyNotAuthorized = make(.mailboxUnavailable, 5, 7, 0, "Insufficient authorization")
     /// `503 5.5.1 MAIL transaction in progress`: XCLIENT or XFORWARD inside a transaction.
     public static let proxyInTransaction = badSequence("MAIL transaction in progress")
+    /// `500 5.5.1 This is LMTP: say LHLO` — HELO or EHLO on an LMTP listener (RFC 2033 §4.1).
+    public static let lmtpNeedsLHLO = make(.syntaxError, 5, 5, 1, "This is LMTP: say LHLO")
+    /// `500 5.5.1 This is SMTP: say EHLO` — LHLO on an SMTP listener.
+    public static let smtpNeedsEHLO = make(.syntaxError, 5, 5, 1, "This is SMTP: say EHLO")
+    /// `250 2.0.0 <rcpt> OK queued as <id>` — one LMTP recipient's delivery.
+    public static func delivered(to recipient: ForwardPath, id: String) -> SMTPReply {
+        make(.ok, 2, 0, 0, "\(recipient) OK queued as \(id)")
+    }
     /// `221 2.0.0 Bye`
     public static let bye = make(.closing, 2, 0, 0, "Bye")
     /// STARTTLS accepted: the TLS handshake follows (RFC 3207 §4; Postfix's words).
@@ -230,6 +238,7 @@ extension SMTPReply {
 extension SMTPReply {
     public static let heloSyntax = syntax("Syntax: HELO hostname")
     public static let ehloSyntax = syntax("Syntax: EHLO hostname")
+    public static let lhloSyntax = syntax("Syntax: LHLO hostname")
     public static let mailSyntax = syntax("Syntax: MAIL FROM:<address>")
     public static let rcptSyntax = syntax("Syntax: RCPT TO:<address>")
     public static let vrfySyntax = syntax("Syntax: VRFY address")

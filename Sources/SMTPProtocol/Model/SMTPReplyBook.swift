@@ -72,13 +72,15 @@ public final class SMTPReplyBook: Sendable {
 
     /// `esmtp: false`: the greeting does not say ESMTP (smtp-sink's `-e`);
     /// `greeting`: the greeting's text, whatever the personality (`--greeting`).
-    public init(personality: SMTPPersonality, hostname: String, esmtp: Bool = true, greeting custom: String? = nil) {
+    public init(personality: SMTPPersonality, hostname: String, esmtp: Bool = true, greeting custom: String? = nil,
+                lmtp: Bool = false) {
         self.personality = personality
         self.hostname = hostname
         let standard: SMTPReply
         switch personality {
         case .sinkhole:
-            standard = esmtp ? .greeting(hostname: hostname) : SMTPReply(code: .serviceReady, "\(hostname) sinkhole")
+            standard = lmtp ? SMTPReply(code: .serviceReady, "\(hostname) LMTP sinkhole")
+                : esmtp ? .greeting(hostname: hostname) : SMTPReply(code: .serviceReady, "\(hostname) sinkhole")
             helo = .helo(hostname: hostname)
             ehloName = hostname
             senderOK = .senderOK
@@ -144,6 +146,11 @@ public final class SMTPReplyBook: Sendable {
 
     /// A message taken in.
     public func queued(id: String) -> SMTPReply { accepted ?? .queued(id: id) }
+
+    /// One LMTP recipient's message, taken in (RFC 2033 §4.2).
+    public func delivered(to recipient: ForwardPath, id: String) -> SMTPReply {
+        accepted ?? .delivered(to: recipient, id: id)
+    }
 
     /// A BDAT chunk other than the last, taken in (RFC 3030 §2).
     public func chunkReceived(octets: Int) -> SMTPReply {

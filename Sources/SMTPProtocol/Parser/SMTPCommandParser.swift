@@ -63,6 +63,10 @@ public enum SMTPCommandParser {
     private static let verbTable: [(String, VerbParser)] = [
         ("HELO", parseHelo),
         ("EHLO", parseEhlo),
+        ("LHLO", { (argument) throws(SMTPParseError) in
+            guard !argument.isEmpty else { throw SMTPParseError(.lhloSyntax) }
+            return .lhlo(domain: String(argument))
+        }),
         ("MAIL", parseMail),
         ("RCPT", parseRcpt),
         ("DATA", { (argument) throws(SMTPParseError) in try noArguments("DATA", argument, .data) }),

@@ -338,6 +338,8 @@ public struct SessionSnapshot: Hashable, Sendable {
     public var tls = false
     /// Who AUTH said the client is, once it succeeded.
     public var authenticatedUser: String?
+    /// LMTP's end of data: the index in ``recipients`` of the recipient being answered.
+    public var deliveringTo: Int?
 
     public init(clientIP: String?, heloName: String? = nil, reversePath: ReversePath? = nil,
                 recipients: [ForwardPath] = [], extended: Bool = false) {

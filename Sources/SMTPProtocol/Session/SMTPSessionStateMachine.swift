@@ -6,6 +6,8 @@ public enum SessionAction: Hashable, Sendable {
     case replyAndClose(SMTPReply)
     /// Send this reply (`354`) and read what follows as message content.
     case startData(SMTPReply)
+    /// Send these replies in order (LMTP's one per recipient after the message); a `421` among them closes.
+    case replies([SMTPReply])
     /// Send nothing yet: read the BDAT chunk's octets, exactly, then call
     /// ``SMTPSessionStateMachine/receiveEndOfChunk(exceededLimit:storageFull:queueID:message:decider:)``.
     case receiveChunk(BDATChunk)
@@ -62,6 +64,7 @@ public struct SessionConfiguration: Hashable, Sendable {
         var chunking = true
         var xclient = true
         var xforward = true
+        var lmtp = false
         var greeting: String?
     }
 
@@ -73,7 +76,7 @@ public struct SessionConfiguration: Hashable, Sendable {
         init(_ values: Values) {
             self.values = values
             replies = SMTPReplyBook(personality: values.personality, hostname: values.hostname, esmtp: values.esmtp,
-                                    greeting: values.greeting)
+                                    greeting: values.greeting, lmtp: values.lmtp)
             var capabilities = SessionCapabilities(maxMessageSize: values.maxMessageSize)
             capabilities.startTLS = values.startTLS
             if !values.authOverTLSOnly { capabilities.authMechanisms = values.authMechanisms }
@@ -164,6 +167,11 @@ public struct SessionConfiguration: Hashable, Sendable {
     public var chunking: Bool {
         get { storage.values.chunking }
         set { set(\.chunking, newValue) }
+    }
+    /// LMTP (RFC 2033; a listener's `lmtp`, smtp-sink's `-L`): LHLO instead of HELO/EHLO, and one reply per recipient after the message.
+    public var lmtp: Bool {
+        get { storage.values.lmtp }
+        set { set(\.lmtp, newValue) }
     }
     /// `--no-xclient`, `--no-xforward` (smtp-sink's `-C`, `-F`): Postfix's XCLIENT and XFORWARD
     /// not offered, even to the clients `--xclient-from` names.
@@ -406,6 +414,17 @@ public struct SMTPSessionStateMachine: Sendable {
             break
         }
         switch command {
+        case .helo where configuration.lmtp, .ehlo where configuration.lmtp:
+            return .reply(replies.adapt(.lmtpNeedsLHLO))
+        case .lhlo where !configuration.lmtp:
+            return .reply(replies.adapt(.smtpNeedsEHLO))
+        case .lhlo(let domain):
+            let decision = decide(.lhlo(domain), &decider)
+            guard decision.action.takesEffect else { return finish(decision, normal: .ok) }
+            startOver(helo: domain, extended: true)
+            let base = baseCapabilities
+            capabilities = decision.adjustments?.applied(to: base) ?? base
+            return finish(decision, normal: replies.ehlo(capabilities))
         case .helo(let domain):
             let decision = decide(.helo(domain), &decider)
             guard decision.action.takesEffect else { return finish(decision, normal: .ok) }
@@ -507,9 +526,10 @@ public struct SMTPSessionStateMachine: Sendable {
         guard state == .receivingData else { return .none }
         defer { if state == .receivingData { resetTransaction(); state = .ready } }
         if exceededLimit || size > capabilities.maxMessageSize {
-            return .reply(replies.messageTooBig(limit: capabilities.maxMessageSize))
+            return eachRecipient(replies.messageTooBig(limit: capabilities.maxMessageSize))
         }
-        if storageFull { return .reply(replies.adapt(.insufficientStorage)) }
+        if storageFull { return eachRecipient(replies.adapt(.insufficientStorage)) }
+        if configuration.lmtp { return deliverEach(size: size, message: message, queueID: queueID, decider: &decider) }
         return finish(decide(.endOfData(size: size, message: message), &decider), normal: replies.queued(id: queueID))
     }
 
@@ -890,12 +910,60 @@ public struct SMTPSessionStateMachine: Sendable {
                 return .reply(reply ?? replies.chunkReceived(octets: size))
             }
             defer { if state == .receivingData { resetTransaction(); state = .ready } }
-            if storageFull { return .reply(replies.adapt(.insufficientStorage)) }
+            if storageFull { return eachRecipient(replies.adapt(.insufficientStorage)) }
+            if configuration.lmtp { return deliverEach(size: total, message: message, queueID: queueID, decider: &decider) }
             let action = finish(decide(.endOfData(size: total, message: message), &decider), normal: replies.queued(id: queueID))
             if self.delivery.isImmediate { self.delivery = delivery }
             return action
         }
     }
+
+    // MARK: - LMTP (RFC 2033)
+
+    /// The same reply for every recipient in LMTP; the one reply in SMTP.
+    private func eachRecipient(_ reply: SMTPReply) -> SessionAction {
+        configuration.lmtp ? .replies(Array(repeating: reply, count: max(1, snapshot.recipients.count))) : .reply(reply)
+    }
+
+    /// LMTP's end of data: the policy is asked once per accepted recipient
+    /// (``SessionSnapshot/deliveringTo`` names it), each answer a reply of its own.
+    /// A decision with no reply (a disconnect, a reset, a hang) ends them all.
+    private mutating func deliverEach(size: Int, message: String?, queueID: String, decider: inout some SMTPDecider) -> SessionAction {
+        var out: [SMTPReply] = []
+        var firstDelivery: SMTPDelivery?
+        var anyDecided = false
+        lmtpAccepted.removeAll(keepingCapacity: true)
+        for (index, recipient) in snapshot.recipients.enumerated() {
+            snapshot.deliveringTo = index
+            let decision = decide(.endOfData(size: size, message: message), &decider)
+            if decided { anyDecided = true }
+            if firstDelivery == nil, !delivery.isImmediate { firstDelivery = delivery }
+            let reply: SMTPReply
+            switch decision.action {
+            case .proceed:
+                reply = replies.delivered(to: recipient, id: queueID)
+            case .proceedWith(let given), .reply(let given), .replyAndClose(let given):
+                reply = given
+            default:
+                snapshot.deliveringTo = nil
+                return finish(decision, normal: .ok)
+            }
+            out.append(reply)
+            lmtpAccepted.append(reply.code.isPositive && deliver != false || deliver == true)
+            if reply.closesConnection || decision.action == .replyAndClose(reply) {
+                state = .closed
+                break
+            }
+        }
+        snapshot.deliveringTo = nil
+        decided = anyDecided
+        delivery = firstDelivery ?? SMTPDelivery()
+        deliver = nil
+        return .replies(out)
+    }
+
+    /// After LMTP's end of data: for each accepted recipient, in order, whether captured mail keeps it.
+    public private(set) var lmtpAccepted: [Bool] = []
 
     /// Turns a decision into an action: the normal reply, or the policy's,
     /// with a `421` closing the session.

@@ -67,6 +67,7 @@ struct RuleInput {
             return session.reversePath?.bareAddress
         case .recipient:
             if case .rcpt(let path, _) = event { return path.bareAddress }
+            if let index = session.deliveringTo, index < session.recipients.count { return session.recipients[index].bareAddress }
             return session.recipients.first?.bareAddress
         case .header(let name):
             guard case .endOfData(_, let message?) = event else { return nil }
@@ -92,7 +93,7 @@ struct RuleInput {
     /// Every value of `field` a condition may match: the recipients of the
     /// transaction for `recipient` after RCPT, else the single text.
     func values(_ field: RuleField) -> [String] {
-        if field == .recipient, !isRCPT {
+        if field == .recipient, !isRCPT, session.deliveringTo == nil {
             return session.recipients.map(\.bareAddress)
         }
         return text(field).map { [$0] } ?? []
