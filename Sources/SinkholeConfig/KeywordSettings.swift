@@ -13,6 +13,12 @@ public struct KeywordSettings: Sendable {
     public var dsn = true
     public var chunking = true
     /// `--no-xclient`, `--no-xforward` (smtp-sink's `-C`, `-F`); `--xclient-from` who may send them.
+    /// smtp-sink's `-c`, `-v`, `-s`, `-T`: `--counters`, `--show-conversation`,
+    /// `--syslog-commands CMDS` (smtp-sink's names, upper-cased), `--tcp-window BYTES`.
+    public var counters = false
+    public var showConversation = false
+    public var loggedCommands: [String] = []
+    public var tcpWindow: Int?
     /// `--lmtp` (smtp-sink's `-L`): every listener speaks LMTP.
     public var lmtp = false
     public var xclient = true
@@ -42,6 +48,15 @@ extension Settings {
         keywords.dsn = try !withheld("no-dsn")
         keywords.chunking = try !withheld("no-chunking")
         keywords.lmtp = try withheld("lmtp")
+        keywords.counters = try withheld("counters")
+        keywords.showConversation = try withheld("show-conversation")
+        if let (text, origin) = layers.string("syslog-commands") {
+            keywords.loggedCommands = try SmtpSinkSwitches.commands(text, origin: origin).map(\.rawValue)
+        }
+        keywords.tcpWindow = try layers.value("tcp-window", default: nil, { text -> Int?? in
+            guard let bytes = Int(text.trimmingCharacters(in: .whitespaces)), (1...65535).contains(bytes) else { return nil }
+            return .some(bytes)
+        }, expected: "a size in bytes from 1 to 65535")
         keywords.xclient = try !withheld("no-xclient")
         keywords.xforward = try !withheld("no-xforward")
         if let (values, origin) = layers.lookup("xclient-from") {

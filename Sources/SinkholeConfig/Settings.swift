@@ -212,6 +212,8 @@ public struct Settings: Sendable {
     public var disk = DiskSettings()
     /// `--socket-mode`: the file mode of UNIX-domain listeners.
     public var socketMode = 0o666
+    /// `--listen-backlog`: smtp-sink's `backlog` argument, listen(2)'s queue of connections not yet accepted.
+    public var listenBacklog = 4096
     /// smtp-sink's `-4` and `-6`: `--ipv4-only`, `--ipv6-only`.
     public enum AddressFamily: Sendable { case any, ipv4, ipv6 }
     public var addressFamily = AddressFamily.any
@@ -245,6 +247,8 @@ public struct Settings: Sendable {
             guard (1...4).contains(digits.count), let mode = Int(digits, radix: 8), mode <= 0o777 else { return nil }
             return mode
         }, expected: "an octal file mode such as 0660")
+        listenBacklog = try layers.value("listen-backlog", default: 4096, { Int($0).flatMap { (1...65535).contains($0) ? $0 : nil } },
+                                         expected: "a whole number from 1 to 65535")
         let ipv4Only = try layers.value("ipv4-only", default: false, Parse.bool, expected: "true or false")
         let ipv6Only = try layers.value("ipv6-only", default: false, Parse.bool, expected: "true or false")
         guard !(ipv4Only && ipv6Only) else { throw SettingsError(description: "give ipv4-only or ipv6-only, not both") }

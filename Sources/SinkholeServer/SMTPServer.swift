@@ -144,12 +144,16 @@ public final class SMTPServer: Service, Sendable {
         let metrics = metrics
         let clocks = clocks
         var bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.backlog, value: Int32(configuration.backlog))
             .childChannelOption(.maxMessagesPerRead, value: 4)
         if address.unixPath == nil {
             bootstrap = bootstrap
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            if let window = configuration.tcpWindow {
+                // Set on the listening socket, so accepted ones inherit it before the handshake sets the window scale.
+                bootstrap = bootstrap.serverChannelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(window))
+            }
             if configuration.ipv6Only && address.isIPv6 {
                 bootstrap = bootstrap.serverChannelOption(ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
             }
@@ -194,6 +198,7 @@ public final class SMTPServer: Service, Sendable {
                         metrics: metrics,
                         capture: configuration.capture,
                         disk: configuration.disk,
+                        console: configuration.console,
                         journal: configuration.journal,
                         listenerName: listenerName,
                         tls: tls,

@@ -66,6 +66,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         var message: DiskMessage?
     }
     private var diskTransaction: DiskTransaction?
+    /// smtp-sink's `-c`, `-v`, `-s`; nil when none is on.
+    private let console: ConsoleOutput?
     /// The listener's name, for captured mail.
     private let listenerName: String
     /// Bytes of the message reserved from the capture budget.
@@ -223,6 +225,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         metrics: ServerMetrics? = nil,
         capture: MailStore? = nil,
         disk: DiskCapture? = nil,
+        console: ConsoleOutput? = nil,
         journal: SessionJournal? = nil,
         listenerName: String = "",
         tls: TLSServerContexts? = nil,
@@ -237,6 +240,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         self.handshaking = secured
         self.capture = capture
         self.disk = disk
+        self.console = console?.isActive == true ? console : nil
         self.journal = journal
         if let journal {
             transcript = JournalWriter(maxLines: journal.maxLines)
@@ -280,6 +284,10 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         lastRead = started
         if journal != nil { startedWall = Self.wallClock() }
         clock?.register(self)
+        if let console {
+            console.converse(clientText, "connect", "")
+            if console.loggedCommands.contains("CONNECT") { logger.info("command", metadata: ["client": clientMetadata, "command": "CONNECT"]) }
+        }
         reading = true
         perform(session.greeting(decider: &policy), delivery: session.delivery, context: context)
         reading = false
@@ -346,6 +354,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             tally.bytes += line.readableBytes + 2
             if journalRoom > 0 { note(.client, "<AUTH response, not kept>") } else if journal != nil { journalDropped += 1 }
             replyingTo = "AUTH"
+            console?.converse(clientText, "<", "<AUTH response, not kept>")
             perform(session.receiveAuthResponse(String(decoding: line.readableBytesView, as: UTF8.self), decider: &policy),
                     delivery: session.delivery, context: context)
             return
@@ -361,6 +370,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 if journalRoom > 0 { note(.client, line.readableBytesView) } else if journal != nil { journalDropped += 1 }
                 if capture != nil { captureCommand = String(decoding: line.readableBytesView.prefix(512), as: UTF8.self) }
             }
+            if let console { showCommand(line, console) }
             let parsed = SMTPCommandParser.parse(line)
             // An HTTP request line never parses as SMTP (no HTTP verb is an SMTP
             // verb), so only a failed line is looked at again.
@@ -377,6 +387,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 let action = session.receive(command, decider: &policy)
                 if disk != nil { noteArguments(command, action, line: line, acceptedBefore: before) }
                 switch command {
+                case .quit: console?.quit()
                 case .rcpt: countRecipient(action, acceptedBefore: before)
                 case .ehlo, .helo: stripEnhanced = !session.capabilities.enhancedStatusCodes
                 default: break
@@ -504,6 +515,10 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         }
         // Built only when the line is written: the metadata is an autoclosure.
         logger.info("connection", metadata: connectionMetadata(duration: duration))
+        if let console {
+            console.converse(clientText, "disconnect", "")
+            console.sessionEnded()
+        }
         stopLimits?.sessionEnded()
         context.fireChannelInactive()
     }
@@ -1000,6 +1015,11 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         var buffer = context.channel.allocator.buffer(capacity: 64)
         buffer.writeSMTPReply(outgoing(reply))
         if journalRoom > 0 { journalReply(buffer) } else if journal != nil { journalDropped += 1 }
+        if let console, console.conversation {
+            for line in String(decoding: buffer.readableBytesView.dropLast(2), as: UTF8.self).split(separator: "\r\n") {
+                console.converse(clientText, ">", String(line))
+            }
+        }
         context.write(wrapOutboundOut(buffer), promise: nil)
     }
 
@@ -1104,6 +1124,20 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             contentCheckAt = Int.max
             replyingTo = "content"
             perform(action, delivery: session.delivery, context: context)
+        }
+    }
+
+    /// `127.0.0.1:40000`, for the conversation on stderr.
+    private var clientText: String { remote.map(SMTPServer.describe) ?? "unknown" }
+
+    /// `-v` and `-s`: the command line (an AUTH line without its initial response).
+    private func showCommand(_ line: ByteBuffer, _ console: ConsoleOutput) {
+        let text = Self.isAuthCommand(line) ? Self.redactedAuth(line) : String(decoding: line.readableBytesView, as: UTF8.self)
+        console.converse(clientText, "<", text)
+        guard !console.loggedCommands.isEmpty else { return }
+        let verb = text.prefix { $0 != " " && $0 != "\t" }.uppercased()
+        if console.loggedCommands.contains(verb) {
+            logger.info("command", metadata: ["client": clientMetadata, "command": "\(text)"])
         }
     }
 
@@ -1225,6 +1259,11 @@ final class SMTPSessionHandler: ChannelInboundHandler {
 
     private func finishMessage(context: ChannelHandlerContext, chunked: Bool = false) {
         dataDeadline = .distantFuture
+        if let console {
+            console.message()
+            console.converse(clientText, "<", ".")
+            if console.loggedCommands.contains(".") { logger.info("command", metadata: ["client": clientMetadata, "command": "."]) }
+        }
         let queueID = diskTransaction?.queueID ?? QueueID.next()
         if journalRoom > 0 { note(.note, "message \(contentSize) bytes, queue id \(queueID)") }
         // The envelope, read before the state machine closes the transaction.

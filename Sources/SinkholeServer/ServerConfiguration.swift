@@ -40,8 +40,14 @@ public struct ServerConfiguration: Sendable {
     public var disk: DiskCapture?
     /// Who may send XCLIENT and XFORWARD (`--xclient-from`).
     public var xclientFrom: [CIDR]
+    /// smtp-sink's `-c`, `-v`, `-s` (`--counters`, `--show-conversation`, `--syslog-commands`).
+    public var console: ConsoleOutput?
+    /// smtp-sink's `-T` (`--tcp-window`): the receive buffer of each connection, which sets the TCP window.
+    public var tcpWindow: Int?
     /// The file mode of UNIX-domain listeners (`--socket-mode`).
     public var socketMode = 0o666
+    /// listen(2)'s backlog (`--listen-backlog`).
+    public var backlog = 4096
     /// `--ipv6-only` (smtp-sink's `-6`): IPv6 listeners take no IPv4-mapped clients.
     public var ipv6Only = false
     /// Where finished sessions' transcripts are kept; nil: not kept.
@@ -73,7 +79,10 @@ public struct ServerConfiguration: Sendable {
         capture: MailStore? = nil,
         disk: DiskCapture? = nil,
         xclientFrom: [CIDR] = [],
+        console: ConsoleOutput? = nil,
+        tcpWindow: Int? = nil,
         socketMode: Int = 0o666,
+        backlog: Int = 4096,
         ipv6Only: Bool = false,
         journal: SessionJournal? = nil,
         tls: TLSServerContexts? = nil,
@@ -89,6 +98,9 @@ public struct ServerConfiguration: Sendable {
         self.disk = disk
         self.xclientFrom = xclientFrom
         self.socketMode = socketMode
+        self.backlog = backlog
+        self.console = console
+        self.tcpWindow = tcpWindow
         self.ipv6Only = ipv6Only
         self.journal = journal
         self.profiles = profiles

@@ -208,6 +208,10 @@ struct Sinkhole: AsyncParsableCommand {
         "Do not announce CHUNKING and BINARYMIME: BDAT gets 502 5.5.1 once its chunk is read. (env: SINKHOLE_NO_CHUNKING=true)"))
     var noChunking = false
 
+    @Option(name: .customLong("listen-backlog"), help: ArgumentHelp(
+        "listen(2)'s queue of connections not yet accepted, smtp-sink's backlog argument. (default: 4096)", valueName: "n"))
+    var listenBacklog: String?
+
     @Option(name: .customLong("socket-mode"), help: ArgumentHelp(
         "The file mode of UNIX-domain listeners (--listen unix:/path), in octal. (default: 0666)", valueName: "mode"))
     var socketMode: String?
@@ -219,6 +223,24 @@ struct Sinkhole: AsyncParsableCommand {
     @Flag(name: .customLong("ipv6-only"), help: ArgumentHelp(
         "Listen on IPv6 only (smtp-sink's -6): an IPv4 listen address is an error, and [::] takes no IPv4 clients. (env: SINKHOLE_IPV6_ONLY=true)"))
     var ipv6Only = false
+
+    @Flag(name: .customLong("counters"), help: ArgumentHelp(
+        "Show running counters on stderr, as smtp-sink's -c: sess=N quit=N mesg=N after each session, QUIT and message. (env: SINKHOLE_COUNTERS=true)"))
+    var counters = false
+
+    @Flag(name: .customLong("show-conversation"), help: ArgumentHelp(
+        "Show every session's commands and replies on stderr, as smtp-sink's -v (AUTH secrets left out). (env: SINKHOLE_SHOW_CONVERSATION=true)"))
+    var showConversation = false
+
+    @Option(name: .customLong("syslog-commands"), help: ArgumentHelp(
+        "Log these commands as command lines, as smtp-sink's -s: CONNECT, HELO, EHLO, LHLO, MAIL, RCPT, VRFY, DATA, ., RSET, NOOP, QUIT, ... by commas or spaces.",
+        valueName: "cmds"))
+    var syslogCommands: String?
+
+    @Option(name: .customLong("tcp-window"), help: ArgumentHelp(
+        "The TCP receive window of each connection, 1 to 65535 bytes, as smtp-sink's -T (for clients with broken window scaling, or with --data-read-delay to test a client's write waits).",
+        valueName: "bytes"))
+    var tcpWindow: String?
 
     @Flag(name: .customLong("lmtp"), help: ArgumentHelp(
         "Speak LMTP (RFC 2033) instead of SMTP on every listener, as smtp-sink's -L: LHLO, and one reply per recipient after the message; a listener's lmtp option does it for one. (env: SINKHOLE_LMTP=true)"))
@@ -533,7 +555,9 @@ struct Sinkhole: AsyncParsableCommand {
             ("no-smtputf8", noSMTPUTF8 ? "true" : nil), ("no-enhancedstatuscodes", noEnhancedStatusCodes ? "true" : nil),
             ("no-dsn", noDSN ? "true" : nil), ("no-chunking", noChunking ? "true" : nil),
             ("lmtp", lmtp ? "true" : nil), ("no-xclient", noXCLIENT ? "true" : nil),
-            ("socket-mode", socketMode), ("ipv4-only", ipv4Only ? "true" : nil), ("ipv6-only", ipv6Only ? "true" : nil), ("no-xforward", noXFORWARD ? "true" : nil),
+            ("counters", counters ? "true" : nil), ("show-conversation", showConversation ? "true" : nil),
+            ("syslog-commands", syslogCommands), ("tcp-window", tcpWindow),
+            ("socket-mode", socketMode), ("listen-backlog", listenBacklog), ("ipv4-only", ipv4Only ? "true" : nil), ("ipv6-only", ipv6Only ? "true" : nil), ("no-xforward", noXFORWARD ? "true" : nil),
             ("no-esmtp", noESMTP ? "true" : nil), ("greeting", greeting), ("pix-greeting", pixGreeting ? "true" : nil),
             ("stop-after-messages", stopAfterMessages), ("stop-after-sessions", stopAfterSessions),
         ]
@@ -684,6 +708,8 @@ struct Sinkhole: AsyncParsableCommand {
             }
             : nil
         let disk = Self.makeDiskCapture(settings, logger: logger)
+        let console = ConsoleOutput(counters: settings.keywords.counters, conversation: settings.keywords.showConversation,
+                                    loggedCommands: Set(settings.keywords.loggedCommands))
         let server = SMTPServer(
             configuration: ServerConfiguration(
                 listen: listeners.map(\.address),
@@ -703,7 +729,10 @@ struct Sinkhole: AsyncParsableCommand {
                 capture: capture,
                 disk: disk,
                 xclientFrom: settings.keywords.xclientFrom,
+                console: console,
+                tcpWindow: settings.keywords.tcpWindow,
                 socketMode: settings.socketMode,
+                backlog: settings.listenBacklog,
                 ipv6Only: settings.addressFamily == .ipv6,
                 journal: journal,
                 tls: tls,
@@ -833,6 +862,7 @@ struct Sinkhole: AsyncParsableCommand {
             LogWriter.shared.flush()
             Self.fail("\(settings.httpListen.map { "http listener \($0): " } ?? "")\(Self.describe(error))", code: 1)
         }
+        console.flush()
         logger.info("stopped")
     }
 
