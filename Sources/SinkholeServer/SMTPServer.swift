@@ -185,9 +185,7 @@ public final class SMTPServer: Service, Sendable {
                         configuration: session,
                         policy: SessionPolicy(mode: mode, context: context),
                         remote: remote,
-                        // A UNIX-domain client is on this host, as trusted as loopback.
-                        proxyAuthorized: remote?.protocol == .unix
-                            || (remote?.ipAddress.map { ip in configuration.xclientFrom.contains { $0.contains(ip) } } ?? false),
+                        proxyAuthorized: Self.mayProxy(remote, configuration.xclientFrom),
                         headerLogLimit: configuration.headerLogLimit,
                         timeLimits: .init(idle: configuration.idleTimeout, session: configuration.sessionTimeLimit,
                                           data: configuration.dataTimeLimit),
@@ -216,6 +214,26 @@ public final class SMTPServer: Service, Sendable {
                     }
                 }
             }
+    }
+
+    /// Whether `remote` may send XCLIENT and XFORWARD: in one of the networks, or on a
+    /// UNIX-domain socket (this host, as trusted as loopback). From the address's bytes:
+    /// this runs for every connection.
+    static func mayProxy(_ remote: SocketAddress?, _ networks: [CIDR]) -> Bool {
+        guard let remote, !networks.isEmpty || remote.protocol == .unix else { return false }
+        switch remote {
+        case .v4(let address):
+            return withUnsafeBytes(of: address.address.sin_addr) { bytes in networks.contains { $0.contains(packed: bytes) } }
+        case .v6(let address):
+            return withUnsafeBytes(of: address.address.sin6_addr) { bytes in
+                // An IPv4 client on a dual-stack listener arrives as ::ffff:a.b.c.d.
+                let mapped = bytes.prefix(10).allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF
+                let checked = mapped ? UnsafeRawBufferPointer(rebasing: bytes[12...]) : bytes
+                return networks.contains { $0.contains(packed: checked) }
+            }
+        case .unixDomainSocket:
+            return true
+        }
     }
 
     /// `127.0.0.1:2525`, `[::1]:2525`.

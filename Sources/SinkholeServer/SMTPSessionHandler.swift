@@ -44,19 +44,28 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     /// Shell settings that carry out smtp-sink's timing switches.
+    /// Kept as nanoseconds (0: none), not `Duration?`: every session carries a copy, and
+    /// the handler stays within malloc's per-thread cache (1032 bytes) only so.
     struct DataTiming {
-        /// `-H`: the first read after `354` waits this long.
-        var readDelay: Duration?
-        /// `-A`: this long after `354`, answer `550` and close.
-        var abortAfter: Duration?
+        private var readDelayNanoseconds: Int64 = 0
+        private var abortAfterNanoseconds: Int64 = -1
         /// Most message bytes kept for rules that read the message.
         var messageLimit = 1 << 20
+
+        init(readDelay: Duration? = nil, abortAfter: Duration? = nil, messageLimit: Int = 1 << 20) {
+            readDelayNanoseconds = readDelay.map { TimeAmount($0).nanoseconds } ?? 0
+            abortAfterNanoseconds = abortAfter.map { max(0, TimeAmount($0).nanoseconds) } ?? -1
+            self.messageLimit = messageLimit
+        }
+
+        /// `-H`: the first read after `354` waits this long.
+        var readDelay: Duration? { readDelayNanoseconds > 0 ? .nanoseconds(readDelayNanoseconds) : nil }
+        /// `-A`: this long after `354`, answer `550` and close.
+        var abortAfter: Duration? { abortAfterNanoseconds >= 0 ? .nanoseconds(abortAfterNanoseconds) : nil }
     }
 
     /// Where accepted messages are kept (`--capture memory`); nil: not kept.
     private let capture: MailStore?
-    /// Where accepted messages are written (`--maildir`, `--dump-each`, `--dump-append`); nil: nowhere.
-    private let disk: DiskCapture?
     /// With a disk capture: the transaction's arguments as written, and the message on its way. Boxed:
     /// a session without one carries a word.
     private final class DiskTransaction {
@@ -65,9 +74,24 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         var queueID: String?
         var message: DiskMessage?
     }
-    private var diskTransaction: DiskTransaction?
-    /// smtp-sink's `-c`, `-v`, `-s`; nil when none is on.
-    private let console: ConsoleOutput?
+    /// Where accepted messages are written (`--maildir`, `--dump-each`, `--dump-append`), smtp-sink's
+    /// `-c`, `-v`, `-s`, and the disk capture's transaction: one box, nil when none is on.
+    private final class Extras {
+        let disk: DiskCapture?
+        let console: ConsoleOutput?
+        var diskTransaction: DiskTransaction?
+        init(disk: DiskCapture?, console: ConsoleOutput?) {
+            self.disk = disk
+            self.console = console
+        }
+    }
+    private let extras: Extras?
+    private var disk: DiskCapture? { extras?.disk }
+    private var console: ConsoleOutput? { extras?.console }
+    private var diskTransaction: DiskTransaction? {
+        get { extras?.diskTransaction }
+        set { extras?.diskTransaction = newValue }
+    }
     /// The listener's name, for captured mail.
     private let listenerName: String
     /// Bytes of the message reserved from the capture budget.
@@ -239,8 +263,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         self.tlsProfile = tlsProfile
         self.handshaking = secured
         self.capture = capture
-        self.disk = disk
-        self.console = console?.isActive == true ? console : nil
+        let console = console?.isActive == true ? console : nil
+        self.extras = disk == nil && console == nil ? nil : Extras(disk: disk, console: console)
         self.journal = journal
         if let journal {
             transcript = JournalWriter(maxLines: journal.maxLines)
@@ -1269,7 +1293,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         // The envelope, read before the state machine closes the transaction.
         let recipients = session.recipients
         let sender = session.reversePath
-        var captured = capture == nil ? nil : (
+        let envelope = capture == nil ? nil : (
             mail: session.mailParameters.map(MailParameterText.init),
             recipients: session.deliveredRecipients.map { recipient, parameters in
                 CapturedMail.Recipient(address: recipient.bareAddress, parameters: parameters.map(MailParameterText.init))
@@ -1293,20 +1317,21 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                                        queueID: queueID, message: message, decider: &policy)
         // A rule's `deliver` keeps or drops the message whatever the client was told.
         let keep = session.deliver ?? (action.reply?.code.isPositive == true)
-        if lmtp, let kept = captured {
-            captured = (mail: kept.mail, recipients: zip(lmtpRecipients, session.lmtpAccepted).filter(\.1).map(\.0))
-        }
+        let captured = lmtp ? envelope.map { kept in
+            (mail: kept.mail, recipients: zip(lmtpRecipients, session.lmtpAccepted).filter(\.1).map(\.0))
+        } : envelope
         let delivery = session.delivery
-        let finish = { [self] (action: SessionAction, keep: Bool) in
-            completeMessage(action, keep: keep, delivery: delivery, queueID: queueID, text: text, captured: captured,
-                            sender: sender, recipients: recipients, context: context)
+        // No closure for the common case: one allocated per message shows in the profile.
+        guard let toDisk else {
+            return completeMessage(action, keep: keep, delivery: delivery, queueID: queueID, text: text, captured: captured,
+                                   sender: sender, recipients: recipients, context: context)
         }
-        guard let toDisk else { return finish(action, keep) }
         diskTransaction?.message = nil
         diskTransaction?.queueID = nil
         guard keep, hasRecipients, !captureFull, !contentExceeded else {
             toDisk.abandon()
-            return finish(action, keep)
+            return completeMessage(action, keep: keep, delivery: delivery, queueID: queueID, text: text, captured: captured,
+                                   sender: sender, recipients: recipients, context: context)
         }
         // On disk (fsynced, in place) before the reply goes: input waits meanwhile.
         hold(context: context)
@@ -1324,17 +1349,21 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 if action.reply?.code.isPositive == true { action = .reply(session.replies.adapt(.queueFileWriteError)) }
             }
             holding = false
-            finish(action, keep)
+            completeMessage(action, keep: keep, delivery: delivery, queueID: queueID, text: text, captured: captured,
+                            sender: sender, recipients: recipients, context: context)
             if !holding { release(context: context) }
         }
     }
 
     /// The message's answer, once it is where it goes: captured mail, counters, the log line, the reply.
+    /// Inlined: its arguments cost more to pass than its call saves.
+    @inline(__always)
     private func completeMessage(
         _ action: SessionAction, keep: Bool, delivery: SMTPDelivery, queueID: String, text: ByteBuffer?,
         captured: (mail: [MailParameterText], recipients: [CapturedMail.Recipient])?,
         sender: ReversePath?, recipients: [ForwardPath], context: ChannelHandlerContext
     ) {
+        let reply = action.reply
         if let capture {
             if let text, let captured, !captured.recipients.isEmpty, !captureFull, !contentExceeded, keep {
                 var mail = CapturedMail(
@@ -1346,7 +1375,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 mail.transaction = transactionSteps
                 mail.authUser = session.authenticatedUser
                 mail.tls = tlsVersion.map { CapturedMail.TLS(version: $0, cipher: tlsCipher, serverName: tlsServerName) }
-                if let reply = action.reply {
+                if let reply {
                     mail.transaction.append(CapturedMail.Step(command: ".", reply: Self.text(of: outgoing(reply)),
                                                               decision: decisionText()))
                 }
@@ -1357,9 +1386,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             capture.release(captureReserved)
             captureReserved = 0
         }
-        tally.messages[contentExceeded ? .tooBig : (action.reply?.code.isPositive == true ? .accepted : .refused), default: 0] += 1
+        tally.messages[contentExceeded ? .tooBig : (reply?.code.isPositive == true ? .accepted : .refused), default: 0] += 1
         // A 2xx is an accepted message, whatever follows it (a rule's reply_and_close).
-        if let reply = action.reply, reply.code.isPositive {
+        if let reply, reply.code.isPositive {
             messages += 1
             stopLimits?.messageAccepted()
             if logsMessages {

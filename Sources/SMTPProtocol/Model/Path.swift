@@ -15,8 +15,12 @@ public struct Mailbox: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(localPart)@\(domain)" }
 
     /// A UTF-8 address (RFC 6531): a byte outside ASCII in either part.
-    public var isInternationalized: Bool {
-        localPart.utf8.contains { $0 >= 0x80 } || domain.utf8.contains { $0 >= 0x80 }
+    public var isInternationalized: Bool { Self.hasNonASCII(localPart) || Self.hasNonASCII(domain) }
+
+    /// One pass over the bytes, OR-ing them: asked for every MAIL and RCPT without SMTPUTF8.
+    private static func hasNonASCII(_ text: String) -> Bool {
+        if let found = text.utf8.withContiguousStorageIfAvailable({ bytes in bytes.reduce(0, |) & 0x80 != 0 }) { return found }
+        return text.utf8.contains { $0 >= 0x80 }
     }
 }
 

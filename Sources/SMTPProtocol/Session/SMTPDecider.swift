@@ -179,6 +179,9 @@ public struct SessionCapabilities: Hashable, Sendable {
         return false
     }
 
+    private static let xclientKeyword = "XCLIENT " + ProxyAttribute.xclientNames.joined(separator: " ")
+    private static let xforwardKeyword = "XFORWARD " + ProxyAttribute.xforwardNames.joined(separator: " ")
+
     /// The EHLO keywords, in the order sinkhole writes them.
     public var keywords: [String] {
         var out: [String] = []
@@ -194,8 +197,8 @@ public struct SessionCapabilities: Hashable, Sendable {
             out.append("CHUNKING")
             if binaryMIME { out.append("BINARYMIME") }
         }
-        if xclient { out.append("XCLIENT " + ProxyAttribute.xclientNames.joined(separator: " ")) }
-        if xforward { out.append("XFORWARD " + ProxyAttribute.xforwardNames.joined(separator: " ")) }
+        if xclient { out.append(Self.xclientKeyword) }
+        if xforward { out.append(Self.xforwardKeyword) }
         // An extra keyword sinkhole offers already (James's `/smtpExtensions` adding DSN) is not said twice.
         for line in extra {
             let name = line.prefix { $0 != " " }.uppercased()

@@ -260,7 +260,6 @@ public struct SMTPSessionStateMachine: Sendable {
     public let configuration: SessionConfiguration
     /// The replies the session makes itself.
     public var replies: SMTPReplyBook { configuration.replies }
-    private var state: State = .greeted
     private var snapshot: SessionSnapshot
     /// What the session offers now: the configured set, or the policy's for this session.
     public private(set) var capabilities: SessionCapabilities
@@ -273,20 +272,61 @@ public struct SMTPSessionStateMachine: Sendable {
     public private(set) var decided = false
     /// The last decision's `deliver` (captured mail whatever the reply said); nil: as the reply says.
     public private(set) var deliver: Bool?
+    // The one-byte fields together, so they share a word (the shell's handler
+    // holds this machine, and must stay within malloc's per-thread cache).
+    private var state: State = .greeted
+    /// The client may send XCLIENT and XFORWARD.
+    private let proxyAuthorized: Bool
+    /// `true` while a refused BDAT chunk's octets are read and dropped.
+    /// Stored: the shell asks it for every slice of a chunk.
+    public private(set) var isDroppingChunk = false
+    /// An XCLIENT or XFORWARD named the client: ``sessionSnapshot``'s address is no longer the peer's.
+    public private(set) var proxiedClient = false
+    /// `true` while an AUTH exchange waits for the client's next line: give
+    /// that line to ``receiveAuthResponse(_:decider:)``, not to the parser.
+    /// Stored, not computed: the shell asks it for every line, and a computed
+    /// property of this struct, called from another module, copied all of it.
+    public private(set) var awaitingAuthResponse = false
     /// Recipients refused but kept for captured mail (`deliver: true`), with their parameters.
     private var keptRecipients: [(ForwardPath, [MailParameter])] = []
     /// Indexes in ``recipients`` accepted but not kept (`deliver: false`).
     private var droppedRecipients: Set<Int> = []
-    /// The octets of the open transaction's BDAT chunks so far; nil: no BDAT in it.
-    public private(set) var chunkedOctets: Int?
-    /// The BDAT chunk being read, and what its end is to answer. Indirect: one word while unused.
-    private indirect enum ChunkStep: Hashable, Sendable {
+    /// The BDAT chunk being read, and what its end is to answer.
+    private enum ChunkStep: Hashable, Sendable {
         /// Taken: `reply` is a rule's own for a chunk other than the last.
         case accepted(size: Int, last: Bool, reply: SMTPReply?, delivery: SMTPDelivery)
         /// Refused: the octets are dropped, then this is the answer.
         case refused(SMTPReply, delivery: SMTPDelivery)
     }
-    private var chunkStep: ChunkStep?
+    /// BDAT's and LMTP's state, boxed: a session that uses neither carries one word for it
+    /// (the shell's handler holds this machine, and stays within malloc's per-thread cache).
+    private final class Extensions: Sendable {
+        let chunkedOctets: Int?
+        let chunkStep: ChunkStep?
+        let lmtpAccepted: [Bool]
+        init(chunkedOctets: Int?, chunkStep: ChunkStep?, lmtpAccepted: [Bool]) {
+            self.chunkedOctets = chunkedOctets
+            self.chunkStep = chunkStep
+            self.lmtpAccepted = lmtpAccepted
+        }
+    }
+    private var extensions: Extensions?
+    private mutating func update(chunkedOctets: Int?? = .none, chunkStep: ChunkStep?? = .none, lmtpAccepted: [Bool]? = nil) {
+        let octets = chunkedOctets ?? self.chunkedOctets
+        let step = chunkStep ?? self.chunkStep
+        let accepted = lmtpAccepted ?? self.lmtpAccepted
+        extensions = octets == nil && step == nil && accepted.isEmpty
+            ? nil : Extensions(chunkedOctets: octets, chunkStep: step, lmtpAccepted: accepted)
+    }
+    /// The octets of the open transaction's BDAT chunks so far; nil: no BDAT in it.
+    public var chunkedOctets: Int? {
+        get { extensions?.chunkedOctets }
+        set { update(chunkedOctets: .some(newValue)) }
+    }
+    private var chunkStep: ChunkStep? {
+        get { extensions?.chunkStep }
+        set { update(chunkStep: .some(newValue)) }
+    }
 
     /// `secured`: the connection is encrypted from the start (implicit TLS).
     /// `proxyAuthorized`: the client may send XCLIENT and XFORWARD (`--xclient-from`).
@@ -298,8 +338,6 @@ public struct SMTPSessionStateMachine: Sendable {
         if secured { snapshot.tls = true }
     }
 
-    /// The client may send XCLIENT and XFORWARD.
-    private let proxyAuthorized: Bool
 
     /// The connection is encrypted (implicit TLS, or after STARTTLS).
     public var secured: Bool { snapshot.tls }
@@ -318,11 +356,6 @@ public struct SMTPSessionStateMachine: Sendable {
         didSet { awaitingAuthResponse = authStep != nil }
     }
 
-    /// `true` while an AUTH exchange waits for the client's next line: give
-    /// that line to ``receiveAuthResponse(_:decider:)``, not to the parser.
-    /// Stored, not computed: the shell asks it for every line, and a computed
-    /// property of this struct, called from another module, copied all of it.
-    public private(set) var awaitingAuthResponse = false
     /// Who AUTH said the client is.
     public var authenticatedUser: String? { snapshot.authenticatedUser }
     /// The certificate profile the last EHLO asked for, for a STARTTLS to present; nil: the listener's.
@@ -379,8 +412,6 @@ public struct SMTPSessionStateMachine: Sendable {
     /// `true` between `354` and the end of the message.
     public var isReceivingData: Bool { state == .receivingData }
     /// `true` while a refused BDAT chunk's octets are read and dropped.
-    /// Stored: the shell asks it for every slice of a chunk.
-    public private(set) var isDroppingChunk = false
     public var isClosed: Bool { state == .closed }
     /// The limit on message content now in force.
     public var maxMessageSize: Int { capabilities.maxMessageSize }
@@ -560,7 +591,7 @@ public struct SMTPSessionStateMachine: Sendable {
         if !recipientParameters.isEmpty { recipientParameters.removeAll() }
         if !keptRecipients.isEmpty { keptRecipients.removeAll() }
         if !droppedRecipients.isEmpty { droppedRecipients.removeAll() }
-        chunkedOctets = nil
+        if extensions?.chunkedOctets != nil { chunkedOctets = nil }
         refusedRecipients = 0
     }
 
@@ -817,8 +848,6 @@ public struct SMTPSessionStateMachine: Sendable {
         return finish(decision, normal: normal)
     }
 
-    /// An XCLIENT or XFORWARD named the client: ``sessionSnapshot``'s address is no longer the peer's.
-    public private(set) var proxiedClient = false
 
     // MARK: - BDAT (RFC 3030)
 
@@ -932,7 +961,7 @@ public struct SMTPSessionStateMachine: Sendable {
         var out: [SMTPReply] = []
         var firstDelivery: SMTPDelivery?
         var anyDecided = false
-        lmtpAccepted.removeAll(keepingCapacity: true)
+        var accepted: [Bool] = []
         for (index, recipient) in snapshot.recipients.enumerated() {
             snapshot.deliveringTo = index
             let decision = decide(.endOfData(size: size, message: message), &decider)
@@ -949,13 +978,14 @@ public struct SMTPSessionStateMachine: Sendable {
                 return finish(decision, normal: .ok)
             }
             out.append(reply)
-            lmtpAccepted.append(reply.code.isPositive && deliver != false || deliver == true)
+            accepted.append(reply.code.isPositive && deliver != false || deliver == true)
             if reply.closesConnection || decision.action == .replyAndClose(reply) {
                 state = .closed
                 break
             }
         }
         snapshot.deliveringTo = nil
+        update(lmtpAccepted: accepted)
         decided = anyDecided
         delivery = firstDelivery ?? SMTPDelivery()
         deliver = nil
@@ -963,7 +993,7 @@ public struct SMTPSessionStateMachine: Sendable {
     }
 
     /// After LMTP's end of data: for each accepted recipient, in order, whether captured mail keeps it.
-    public private(set) var lmtpAccepted: [Bool] = []
+    public var lmtpAccepted: [Bool] { extensions?.lmtpAccepted ?? [] }
 
     /// Turns a decision into an action: the normal reply, or the policy's,
     /// with a `421` closing the session.

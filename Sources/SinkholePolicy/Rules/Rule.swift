@@ -167,6 +167,18 @@ public struct CIDR: Hashable, Sendable {
         self.prefix = prefix
     }
 
+    /// Whether the address in network byte order (4 or 16 bytes) is in this network: no text parsed.
+    public func contains(packed other: UnsafeRawBufferPointer) -> Bool {
+        guard other.count == address.count else { return false }
+        var remaining = prefix
+        for index in 0..<address.count where remaining > 0 {
+            let mask: UInt8 = remaining >= 8 ? 0xFF : ~(0xFF >> UInt8(remaining))
+            if address[index] & mask != other[index] & mask { return false }
+            remaining -= 8
+        }
+        return true
+    }
+
     public func contains(_ ip: String) -> Bool {
         guard let other = IPAddressBytes.parse(ip[...]), other.count == address.count else { return false }
         var remaining = prefix
