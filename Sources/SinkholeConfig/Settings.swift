@@ -214,6 +214,8 @@ public struct Settings: Sendable {
     public var socketMode = 0o666
     /// `--listen-backlog`: smtp-sink's `backlog` argument, listen(2)'s queue of connections not yet accepted.
     public var listenBacklog = 4096
+    /// `--stdio`: one session on standard input and output (inetd, `swaks --pipe`).
+    public var stdio = false
     /// smtp-sink's `-4` and `-6`: `--ipv4-only`, `--ipv6-only`.
     public enum AddressFamily: Sendable { case any, ipv4, ipv6 }
     public var addressFamily = AddressFamily.any
@@ -237,7 +239,9 @@ public struct Settings: Sendable {
             listen += try ListenerSpec.parse(section: section, origin: "listeners in \(layers.fileName ?? "the config file")")
         }
         if listen.isEmpty { listen = [ListenerSpec(address: ListenAddress(host: "127.0.0.1", port: 2525))] }
-        httpListen = try layers.value("http-listen", default: ListenAddress(host: "127.0.0.1", port: 8025), { text -> ListenAddress?? in
+        stdio = try layers.value("stdio", default: false, Parse.bool, expected: "true or false")
+        // With --stdio a second sinkhole may run per session: no operations listener unless asked for.
+        httpListen = try layers.value("http-listen", default: stdio ? nil : ListenAddress(host: "127.0.0.1", port: 8025), { text -> ListenAddress?? in
             if text.trimmingCharacters(in: .whitespaces).lowercased() == "none" { return .some(nil) }
             guard let address = ListenAddress(parsing: text), address.unixPath == nil else { return nil }  // not "none": invalid
             return .some(address)

@@ -2752,7 +2752,7 @@ enum OpenAPIDocument {
           },
           "field": {
             "type": "string",
-            "description": "`argument` (default), `client_ip`, `helo`, `sender`, `recipient`, `header:NAME`, `size`, `listener`."
+            "description": "`argument` (default), `client_ip`, `helo`, `sender`, `recipient`, `header:NAME`, `parameter:NAME`, `size`, `listener`."
           },
           "matchingValue": {
             "type": "string"
@@ -2885,7 +2885,7 @@ enum OpenAPIDocument {
             "description": "Default `api-N`."
           },
           "command": {
-            "description": "`CONNECT`, `HELO`, `EHLO`, `LHLO`, `MAIL`, `RCPT`, `DATA`, `CONTENT`, `.`, `RSET`, `NOOP`, `VRFY`, `EXPN`, `HELP`, `QUIT`, `UNKNOWN` (also `MAIL FROM`, `RCPT TO`, `END-OF-DATA`, `EOD`, `DOT`); a name, a comma-separated list, or a list.",
+            "description": "`CONNECT`, `HELO`, `EHLO`, `LHLO`, `MAIL`, `RCPT`, `DATA`, `BDAT`, `CONTENT`, `.`, `RSET`, `NOOP`, `VRFY`, `EXPN`, `HELP`, `QUIT`, `STARTTLS`, `AUTH`, `XCLIENT`, `XFORWARD`, `UNKNOWN` (also `MAIL FROM`, `RCPT TO`, `END-OF-DATA`, `EOD`, `DOT`); a name, a comma-separated list, or a list.",
             "anyOf": [
               {
                 "type": "string",
@@ -3006,7 +3006,7 @@ enum OpenAPIDocument {
           "command": {
             "anyOf": [
               {
-                "description": "`CONNECT`, `HELO`, `EHLO`, `LHLO`, `MAIL`, `RCPT`, `DATA`, `CONTENT`, `.`, `RSET`, `NOOP`, `VRFY`, `EXPN`, `HELP`, `QUIT`, `UNKNOWN` (also `MAIL FROM`, `RCPT TO`, `END-OF-DATA`, `EOD`, `DOT`); a name, a comma-separated list, or a list.",
+                "description": "`CONNECT`, `HELO`, `EHLO`, `LHLO`, `MAIL`, `RCPT`, `DATA`, `BDAT`, `CONTENT`, `.`, `RSET`, `NOOP`, `VRFY`, `EXPN`, `HELP`, `QUIT`, `STARTTLS`, `AUTH`, `XCLIENT`, `XFORWARD`, `UNKNOWN` (also `MAIL FROM`, `RCPT TO`, `END-OF-DATA`, `EOD`, `DOT`); a name, a comma-separated list, or a list.",
                 "anyOf": [
                   {
                     "type": "string",

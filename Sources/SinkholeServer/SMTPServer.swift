@@ -57,9 +57,18 @@ public final class SMTPServer: Service, Sendable {
     @discardableResult
     public func bind() async throws -> [SocketAddress] {
         var bound: [any Channel] = []
+        if configuration.stdio {
+            // inetd's way (and swaks --pipe's): one session on standard input and output.
+            let (_, initializer) = bootstrap(profile: configuration.profiles[0], address: configuration.listen[0])
+            let channel = try await NIOPipeBootstrap(group: group)
+                .channelInitializer(initializer)
+                .takingOwnershipOfDescriptors(input: STDIN_FILENO, output: STDOUT_FILENO).get()
+            listeners.withLock { $0 = [channel] }
+            return []
+        }
         do {
             for (index, address) in configuration.listen.enumerated() {
-                let bootstrap = bootstrap(profile: configuration.profiles[index], address: address)
+                let (bootstrap, _) = bootstrap(profile: configuration.profiles[index], address: address)
                 if let path = address.unixPath {
                     try UnixSocketFile.prepare(path)
                     bound.append(try await bootstrap.bind(unixDomainSocketPath: path).get())
@@ -122,7 +131,11 @@ public final class SMTPServer: Service, Sendable {
         }
     }
 
-    private func bootstrap(profile: ListenerProfile?, address: ListenAddress) -> ServerBootstrap {
+    /// The listener's bootstrap, and what it does with each connection (also the
+    /// `--stdio` session's, on standard input and output).
+    private func bootstrap(profile: ListenerProfile?, address: ListenAddress)
+        -> (ServerBootstrap, @Sendable (any Channel) -> EventLoopFuture<Void>)
+    {
         let listenerName = profile?.name ?? address.description
         let configuration = configuration
         let registry = registry
@@ -158,8 +171,7 @@ public final class SMTPServer: Service, Sendable {
                 bootstrap = bootstrap.serverChannelOption(ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
             }
         }
-        return bootstrap
-            .childChannelInitializer { channel in
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let remote = channel.remoteAddress
                     let handlers = channel.pipeline.syncOperations
@@ -214,6 +226,7 @@ public final class SMTPServer: Service, Sendable {
                     }
                 }
             }
+        return (bootstrap.childChannelInitializer(initializer), initializer)
     }
 
     /// Whether `remote` may send XCLIENT and XFORWARD: in one of the networks, or on a

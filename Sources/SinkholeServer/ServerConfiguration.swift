@@ -48,6 +48,8 @@ public struct ServerConfiguration: Sendable {
     public var socketMode = 0o666
     /// listen(2)'s backlog (`--listen-backlog`).
     public var backlog = 4096
+    /// `--stdio`: one session on standard input and output instead of listening (inetd, `swaks --pipe`).
+    public var stdio = false
     /// `--ipv6-only` (smtp-sink's `-6`): IPv6 listeners take no IPv4-mapped clients.
     public var ipv6Only = false
     /// Where finished sessions' transcripts are kept; nil: not kept.
@@ -83,6 +85,7 @@ public struct ServerConfiguration: Sendable {
         tcpWindow: Int? = nil,
         socketMode: Int = 0o666,
         backlog: Int = 4096,
+        stdio: Bool = false,
         ipv6Only: Bool = false,
         journal: SessionJournal? = nil,
         tls: TLSServerContexts? = nil,
@@ -99,6 +102,7 @@ public struct ServerConfiguration: Sendable {
         self.xclientFrom = xclientFrom
         self.socketMode = socketMode
         self.backlog = backlog
+        self.stdio = stdio
         self.console = console
         self.tcpWindow = tcpWindow
         self.ipv6Only = ipv6Only

@@ -12,6 +12,9 @@ final class LogWriter: Sendable {
     static let shared = LogWriter()
 
     private let queue = DispatchQueue(label: "sinkhole.log")
+    /// `--stdio`: standard output carries the SMTP session, so the log goes to standard error.
+    private let toStandardError = Atomic<Bool>(false)
+    func useStandardError() { toStandardError.store(true, ordering: .relaxed) }
     private let pending = Atomic<Int>(0)
     private let dropped = Atomic<Int>(0)
     private let limit = 50_000
@@ -28,7 +31,8 @@ final class LogWriter: Sendable {
             if lost > 0 {
                 text = "{\"ts\":\"\(LogTime.now())\",\"level\":\"warning\",\"event\":\"log_lines_dropped\",\"count\":\(lost)}\n" + text
             }
-            FileHandle.standardOutput.write(Data(text.utf8))
+            (self.toStandardError.load(ordering: .relaxed) ? FileHandle.standardError : FileHandle.standardOutput)
+                .write(Data(text.utf8))
             self.pending.wrappingSubtract(1, ordering: .relaxed)
         }
     }

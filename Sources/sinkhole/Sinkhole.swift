@@ -208,6 +208,10 @@ struct Sinkhole: AsyncParsableCommand {
         "Do not announce CHUNKING and BINARYMIME: BDAT gets 502 5.5.1 once its chunk is read. (env: SINKHOLE_NO_CHUNKING=true)"))
     var noChunking = false
 
+    @Flag(name: .customLong("stdio"), help: ArgumentHelp(
+        "Serve one SMTP session on standard input and output, as inetd runs a server (and swaks --pipe): no listener, the log on stderr, exit when the session ends. (env: SINKHOLE_STDIO=true)"))
+    var stdio = false
+
     @Option(name: .customLong("listen-backlog"), help: ArgumentHelp(
         "listen(2)'s queue of connections not yet accepted, smtp-sink's backlog argument. (default: 4096)", valueName: "n"))
     var listenBacklog: String?
@@ -557,7 +561,7 @@ struct Sinkhole: AsyncParsableCommand {
             ("lmtp", lmtp ? "true" : nil), ("no-xclient", noXCLIENT ? "true" : nil),
             ("counters", counters ? "true" : nil), ("show-conversation", showConversation ? "true" : nil),
             ("syslog-commands", syslogCommands), ("tcp-window", tcpWindow),
-            ("socket-mode", socketMode), ("listen-backlog", listenBacklog), ("ipv4-only", ipv4Only ? "true" : nil), ("ipv6-only", ipv6Only ? "true" : nil), ("no-xforward", noXFORWARD ? "true" : nil),
+            ("socket-mode", socketMode), ("listen-backlog", listenBacklog), ("stdio", stdio ? "true" : nil), ("ipv4-only", ipv4Only ? "true" : nil), ("ipv6-only", ipv6Only ? "true" : nil), ("no-xforward", noXFORWARD ? "true" : nil),
             ("no-esmtp", noESMTP ? "true" : nil), ("greeting", greeting), ("pix-greeting", pixGreeting ? "true" : nil),
             ("stop-after-messages", stopAfterMessages), ("stop-after-sessions", stopAfterSessions),
         ]
@@ -573,6 +577,7 @@ struct Sinkhole: AsyncParsableCommand {
             Self.fail("\(error)", code: 2)
         }
 
+        if settings.stdio { LogWriter.shared.useStandardError() }
         LoggingSystem.bootstrap { _ in SinkholeLogHandler(format: settings.logFormat, level: settings.logLevel) }
         let logger = Logger(label: "sinkhole")
         defer { LogWriter.shared.flush() }
@@ -733,6 +738,7 @@ struct Sinkhole: AsyncParsableCommand {
                 tcpWindow: settings.keywords.tcpWindow,
                 socketMode: settings.socketMode,
                 backlog: settings.listenBacklog,
+                stdio: settings.stdio,
                 ipv6Only: settings.addressFamily == .ipv6,
                 journal: journal,
                 tls: tls,
@@ -758,7 +764,8 @@ struct Sinkhole: AsyncParsableCommand {
         )
         let readiness = Readiness()
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: server),
+            // With --stdio the one session's end is the end: the group stops as on SIGTERM.
+            .init(service: server, successTerminationBehavior: settings.stdio ? .gracefullyShutdownGroup : .cancelGroup),
             .init(service: ModeRefresher(provider: modes), successTerminationBehavior: .ignore),
         ]
         var httpServers: [OpsServer] = []
@@ -851,6 +858,9 @@ struct Sinkhole: AsyncParsableCommand {
             readiness.markListening()
         } catch {
             LogWriter.shared.flush()
+            if settings.stdio {
+                Self.fail("cannot serve on standard input and output: \(Self.describe(error)) (they must be pipes or sockets, as inetd and swaks --pipe give, not files or a terminal)", code: 1)
+            }
             Self.fail("cannot listen on \(listeners.map(\.address.description).joined(separator: ", ")): \(Self.describe(error))", code: 1)
         }
 

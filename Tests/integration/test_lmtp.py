@@ -227,3 +227,18 @@ def test_ipv6_only_takes_no_ipv4_clients_on_the_wildcard():
             socket.create_connection(("127.0.0.1", port), timeout=10)
     finally:
         server.stop()
+
+
+def test_swaks_speaks_lmtp_over_the_unix_socket_and_reads_each_recipients_reply(sinkhole, tmp_path):
+    if not shutil.which("swaks"):
+        pytest.skip("swaks not installed (make deps)")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - {id: no-bob, command: ., condition: {field: recipient, operator: equals, "
+                     "matchingValue: bob@example.com}, response: {code: 550, enhancedCode: 5.1.1, message: No bob}}\n")
+    path = tmp_path / "lmtp.sock"
+    sinkhole("--mode", "accept", "--rules", str(rules), "--listen", f"unix:{path},lmtp")
+    result = subprocess.run(["swaks", "--socket", str(path), "--protocol", "LMTP", "--to", "alice@example.com,bob@example.com",
+                             "--from", "a@example.com", "--timeout", "20"], capture_output=True, text=True, timeout=60)
+    assert " -> LHLO " in result.stdout, result.stdout
+    assert "<-  250 2.0.0 <alice@example.com> OK queued as " in result.stdout, result.stdout
+    assert "<** 550 5.1.1 No bob" in result.stdout, result.stdout

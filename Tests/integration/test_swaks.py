@@ -44,3 +44,37 @@ def test_swaks_against_defer_mode(sinkhole):
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert "421 4.3.2 Service temporarily unavailable" in output
+
+
+# -- --stdio, as inetd and swaks --pipe run a server ---------------------
+
+def stdio_command(*args: str) -> str:
+    from conftest import binary_path
+    return " ".join([str(binary_path()), "--stdio", "--hostname", "stdio.test", *args])
+
+
+def test_swaks_pipe_drives_one_session_on_stdin_and_stdout():
+    result = subprocess.run(["swaks", "--pipe", stdio_command("--mode", "accept"), "--to", "b@example.com",
+                             "--from", "a@example.com", "--timeout", "20"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "<-  220 stdio.test ESMTP sinkhole" in result.stdout
+    assert "<-  250 2.0.0 OK queued as " in result.stdout and "<-  221 2.0.0 Bye" in result.stdout
+    # The log goes to stderr (swaks shows the child's), stdout being the session.
+    assert '"event":"connection"' in result.stdout + result.stderr and '"event":"stopped"' in result.stdout + result.stderr
+
+
+def test_swaks_pipe_sees_a_bounce():
+    result = subprocess.run(["swaks", "--pipe", stdio_command("--mode", "bounce"), "--to", "b@example.com",
+                             "--from", "a@example.com", "--timeout", "20"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 24, result.stdout  # swaks: the recipient was refused
+    assert "<** 550 5.1.1 User unknown" in result.stdout
+
+
+def test_stdio_refuses_a_regular_file_for_output(tmp_path):
+    from conftest import binary_path
+    out = tmp_path / "out"
+    with open(out, "w") as sink:
+        result = subprocess.run([str(binary_path()), "--stdio"], stdout=sink,
+                                stderr=subprocess.PIPE, text=True, timeout=30, input="QUIT\r\n")
+    assert result.returncode == 1
+    assert "cannot serve on standard input and output" in result.stderr and "must be pipes or sockets" in result.stderr
