@@ -263,3 +263,38 @@ def test_dump_append_puts_whole_messages_one_after_another(sinkhole, tmp_path):
     assert b"X-Rcpt-Args: <x@example.com> NOTIFY=SUCCESS,FAILURE\n" in first and first.endswith(b"Subject: one\n\n1\n\n")
     assert b"X-Rcpt-Args: <y@example.com>" in second and second.endswith(b"Subject: two\n\n2\n\n")
     assert [p.name for p in target.parent.iterdir()] == ["all.txt"], "no temporary file left"
+
+
+def test_a_write_that_fails_part_way_gives_451_and_leaves_nothing(sinkhole, tmp_path, monkeypatch):
+    """As a full disk would: the file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored) makes write(2) fail with EFBIG."""
+    import conftest
+    real = conftest.binary_path()
+    wrapper = tmp_path / "limited-sinkhole"
+    wrapper.write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        exec python3 -c 'import os, resource, signal, sys
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
+        os.execv(sys.argv[1], sys.argv[1:])' {real} "$@"
+        """))
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(conftest, "binary_path", lambda: wrapper)
+    box = tmp_path / "Maildir"
+    server = sinkhole("--mode", "accept", "--maildir", str(box))
+    client = server.smtp()
+    client.ehlo(CLIENT_NAME)
+    client.mail("a@example.com")
+    client.rcpt("b@example.com")
+    assert client.data(b"Subject: big\r\n\r\n" + b"z" * 200_000 + b"\r\n") == (451, b"4.3.0 Queue file write error")
+    # The session and the server go on; a small message still fits.
+    client.mail("a@example.com")
+    client.rcpt("b@example.com")
+    assert client.data(b"Subject: small\r\n\r\nx\r\n")[0] == 250
+    client.quit()
+    line = server.wait_for_log(lambda e: e.get("event") == "disk_write_failed")
+    assert "write" in line["error"] and "File too large" in line["error"], line
+    assert [m["Subject"] for m in mailbox.Maildir(box, create=False)] == ["small"]
+    deadline = time.monotonic() + 5
+    while list((box / "tmp").iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list((box / "tmp").iterdir()) == [], "the failed message's temporary file is removed"
