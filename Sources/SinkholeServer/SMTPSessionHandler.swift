@@ -1014,7 +1014,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private func count(_ reply: SMTPReply) {
         if capture != nil { recordStep(reply) }
         lastReplyCode = reply.code.value
-        if metrics != nil { tally.replies[.init(code: reply.code.value, command: replyingTo), default: 0] += 1 }
+        if metrics != nil { tally.countReply(code: reply.code.value, command: replyingTo) }
     }
 
     private func write(_ reply: SMTPReply, context: ChannelHandlerContext) {
@@ -1026,7 +1026,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 notice("limit_exceeded", ["limit": "max_errors", "max": .stringConvertible(maxErrors)])
                 outcome = .tooManyErrors
                 lastReplyCode = SMTPReply.tooManyErrors.code.value
-                if metrics != nil { tally.replies[.init(code: 421, command: replyingTo), default: 0] += 1 }
+                if metrics != nil { tally.countReply(code: 421, command: replyingTo) }
                 var buffer = context.channel.allocator.buffer(capacity: 64)
                 buffer.writeSMTPReply(session.replies.adapt(.tooManyErrors))
                 if journalRoom > 0 { journalReply(buffer) }
@@ -1386,7 +1386,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             capture.release(captureReserved)
             captureReserved = 0
         }
-        tally.messages[contentExceeded ? .tooBig : (reply?.code.isPositive == true ? .accepted : .refused), default: 0] += 1
+        tally.countMessage(contentExceeded ? .tooBig : (reply?.code.isPositive == true ? .accepted : .refused))
         // A 2xx is an accepted message, whatever follows it (a rule's reply_and_close).
         if let reply, reply.code.isPositive {
             messages += 1

@@ -78,17 +78,36 @@ public final class ServerMetrics: Sendable {
         tlsFailures = failures
     }
 
-    /// A session's tallies since its last flush.
+    /// A session's tallies since its last flush. A short list, searched in order,
+    /// not a dictionary: a message has a handful of distinct replies, and hashing
+    /// the command's name for each reply cost more than the search.
     struct Tally {
-        var replies: [ReplyKey: Int] = [:]
+        private(set) var replies: [(key: ReplyKey, count: Int)] = []
         var bytes = 0
-        var messages: [MessageOutcome: Int] = [:]
-        var isEmpty: Bool { replies.isEmpty && bytes == 0 && messages.isEmpty }
+        /// By ``MessageOutcome``, in its order.
+        private(set) var messages = (accepted: 0, refused: 0, tooBig: 0)
+        var isEmpty: Bool { replies.isEmpty && bytes == 0 && messages == (0, 0, 0) }
+
+        mutating func countReply(code: Int, command: String) {
+            for index in replies.indices where replies[index].key.code == code && replies[index].key.command == command {
+                replies[index].count += 1
+                return
+            }
+            replies.append((ReplyKey(code: code, command: command), 1))
+        }
+
+        mutating func countMessage(_ outcome: MessageOutcome) {
+            switch outcome {
+            case .accepted: messages.accepted += 1
+            case .refused: messages.refused += 1
+            case .tooBig: messages.tooBig += 1
+            }
+        }
 
         /// Empties the tally, keeping its storage for the next message.
         mutating func reset() {
             replies.removeAll(keepingCapacity: true)
-            messages.removeAll(keepingCapacity: true)
+            messages = (0, 0, 0)
             bytes = 0
         }
     }
@@ -132,7 +151,9 @@ public final class ServerMetrics: Sendable {
 
     func add(_ tally: Tally) {
         if tally.bytes > 0 { bytesReceived.increment(by: tally.bytes) }
-        for (outcome, count) in tally.messages { messages[outcome]?.increment(by: count) }
+        if tally.messages.accepted > 0 { messages[.accepted]?.increment(by: tally.messages.accepted) }
+        if tally.messages.refused > 0 { messages[.refused]?.increment(by: tally.messages.refused) }
+        if tally.messages.tooBig > 0 { messages[.tooBig]?.increment(by: tally.messages.tooBig) }
         guard !tally.replies.isEmpty else { return }
         let counters = replies.withLock { cache -> [(Counter, Int)] in
             tally.replies.map { key, count in

@@ -28,7 +28,7 @@ public enum SMTPCommandParser {
         // The verb ends at the first space or tab: ASCII, so a UTF-8 index is a valid String index.
         let utf8 = line.utf8
         let verbEnd = utf8.firstIndex { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") } ?? utf8.endIndex
-        guard let key = verbKey(utf8[utf8.startIndex..<verbEnd]), let entry = verbs[key] else {
+        guard let key = verbKey(utf8[utf8.startIndex..<verbEnd]), let entry = parser(for: key) else {
             return .failure(SMTPParseError(.commandUnrecognized))
         }
         // The line holds no CR or LF (control characters were refused): only
@@ -56,22 +56,28 @@ public enum SMTPCommandParser {
 
     private typealias VerbParser = @Sendable (Substring) throws(SMTPParseError) -> SMTPCommand
 
-    private static let verbs: [UInt64: VerbParser] = Dictionary(uniqueKeysWithValues: verbTable.map { verb, parser in
-        (verbKey(verb.utf8)!, parser)
-    })
+    /// The table's keys and parsers, searched in order: a few integer compares for the
+    /// common verbs cost less than hashing the key into a dictionary.
+    private static let verbKeys: [UInt64] = verbTable.map { verbKey($0.0.utf8)! }
+    private static let verbParsers: [VerbParser] = verbTable.map(\.1)
 
+    private static func parser(for key: UInt64) -> VerbParser? {
+        verbKeys.firstIndex(of: key).map { verbParsers[$0] }
+    }
+
+    /// The most frequent verbs first (the order of a mail transaction).
     private static let verbTable: [(String, VerbParser)] = [
-        ("HELO", parseHelo),
+        ("MAIL", parseMail),
+        ("RCPT", parseRcpt),
+        ("DATA", { (argument) throws(SMTPParseError) in try noArguments("DATA", argument, .data) }),
+        ("QUIT", { (argument) throws(SMTPParseError) in try noArguments("QUIT", argument, .quit) }),
         ("EHLO", parseEhlo),
+        ("HELO", parseHelo),
+        ("RSET", { (argument) throws(SMTPParseError) in try noArguments("RSET", argument, .rset) }),
         ("LHLO", { (argument) throws(SMTPParseError) in
             guard !argument.isEmpty else { throw SMTPParseError(.lhloSyntax) }
             return .lhlo(domain: String(argument))
         }),
-        ("MAIL", parseMail),
-        ("RCPT", parseRcpt),
-        ("DATA", { (argument) throws(SMTPParseError) in try noArguments("DATA", argument, .data) }),
-        ("RSET", { (argument) throws(SMTPParseError) in try noArguments("RSET", argument, .rset) }),
-        ("QUIT", { (argument) throws(SMTPParseError) in try noArguments("QUIT", argument, .quit) }),
         // noop = "NOOP" [ SP String ] CRLF
         ("NOOP", { _ in .noop }),
         // help = "HELP" [ SP String ] CRLF
