@@ -49,9 +49,11 @@ public final class ConsoleOutput: Sendable {
     }
 
     /// `sinkhole: 127.0.0.1:40000 < MAIL FROM:<a@example.com>` (`<` the client's, `>` sinkhole's).
-    func converse(_ client: String, _ direction: String, _ text: String) {
+    /// The client's address is worked out only when the conversation is shown.
+    func converse(_ client: @autoclosure () -> String, _ direction: String, _ text: @autoclosure () -> String) {
         guard conversation else { return }
-        write(text.isEmpty ? "sinkhole: \(client) \(direction)\n" : "sinkhole: \(client) \(direction) \(text)\n")
+        let text = text()
+        write(text.isEmpty ? "sinkhole: \(client()) \(direction)\n" : "sinkhole: \(client()) \(direction) \(text)\n")
     }
 
     private func write(_ text: String) {

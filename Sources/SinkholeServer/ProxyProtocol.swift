@@ -174,7 +174,6 @@ final class ProxyProtocolHandler: ChannelInboundHandler {
     }
 
     private func refuse(context: ChannelHandlerContext, _ reason: String) {
-        done = false
         buffered = nil
         timer?.cancel()
         let peer = context.channel.remoteAddress.map(SMTPServer.describe) ?? "unknown"

@@ -649,21 +649,20 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         case .reply(let reply):
             write(reply, delivery: delivery, context: context)
         case .replies(let list):
-            // LMTP: one reply per recipient; a 421 among them is the last, and closes.
-            // (A delay holds them all, above; they are written at once, not dribbled.)
-            for (index, reply) in list.enumerated() {
-                write(reply, context: context)
-                if index == list.count - 1 && reply.closesConnection { close(context: context, outcome: .refused) }
-            }
+            // LMTP: one reply per recipient; a 421 or a rule's reply_and_close among them is
+            // the last, and the session is then closed. (A delay holds them all, above; they
+            // are written at once, not dribbled.)
+            for reply in list { write(reply, context: context) }
+            if session.isClosed { close(context: context, outcome: .refused) }
         case .startData(let reply):
             write(reply, delivery: delivery, context: context)
-            beginMessage(context: context, chunked: false)
+            beginMessage(context: context)
             decoder.beginContent()
             dataDeadline = context.eventLoop.now + dataTimeLimit
             startDataTiming(context: context)
         case .receiveChunk(let chunk):
             // No reply yet: it follows the chunk's octets.
-            if chunk.starts { beginMessage(context: context, chunked: true) }
+            if chunk.starts { beginMessage(context: context) }
             if !chunk.keep { abandonMessage() }
             if journalRoom > 0 { note(.note, "chunk of \(chunk.size) octets\(chunk.keep ? "" : ", dropped")") }
             chunkLast = chunk.last
@@ -1186,7 +1185,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     /// A message starts (after `354`, or with a transaction's first BDAT chunk).
-    private func beginMessage(context: ChannelHandlerContext, chunked: Bool) {
+    private func beginMessage(context: ChannelHandlerContext) {
         abandonMessage()
         contentSize = 0
         contentExceeded = false
@@ -1194,11 +1193,11 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         messageText = wantsMessage || capture != nil ? context.channel.allocator.buffer(capacity: 1024) : nil
         captureFull = false
         contentCheckAt = contentThreshold ?? Int.max
-        if let disk { startDiskMessage(disk, chunked: chunked, context: context) }
+        if let disk { startDiskMessage(disk, context: context) }
     }
 
     /// The message's files are opened now (off the loop): its content streams to them as it comes.
-    private func startDiskMessage(_ disk: DiskCapture, chunked: Bool, context: ChannelHandlerContext) {
+    private func startDiskMessage(_ disk: DiskCapture, context: ChannelHandlerContext) {
         let transaction = diskTransaction ?? DiskTransaction()
         diskTransaction = transaction
         let queueID = QueueID.next()

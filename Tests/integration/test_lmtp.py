@@ -242,3 +242,22 @@ def test_swaks_speaks_lmtp_over_the_unix_socket_and_reads_each_recipients_reply(
     assert " -> LHLO " in result.stdout, result.stdout
     assert "<-  250 2.0.0 <alice@example.com> OK queued as " in result.stdout, result.stdout
     assert "<** 550 5.1.1 No bob" in result.stdout, result.stdout
+
+
+def test_a_reply_and_close_for_one_recipient_is_its_last_reply_and_closes(sinkhole, tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - {id: cut, command: ., condition: {field: recipient, operator: equals, "
+                     "matchingValue: bob@example.com}, response: {action: reply_and_close, code: 554, "
+                     "enhancedCode: 5.3.0, message: Gone}}\n")
+    server = sinkhole("--mode", "accept", "--rules", str(rules), "--listen", "127.0.0.1:0,lmtp")
+    client = RawClient("127.0.0.1", second_port(server))
+    lhlo(client)
+    client.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<alice@example.com>\r\nRCPT TO:<bob@example.com>\r\n"
+                b"RCPT TO:<carol@example.com>\r\nDATA\r\n")
+    assert [client.reply1()[0] for _ in range(5)] == [250, 250, 250, 250, 354]
+    client.send(b"Subject: x\r\n\r\nx\r\n.\r\n")
+    assert client.reply1()[1].startswith(b"2.0.0 <alice@example.com> OK queued as ")
+    assert client.reply1() == (554, b"5.3.0 Gone")
+    assert client.at_eof(), "no reply for carol, and the connection is closed"
+    line = server.wait_for_log(lambda e: e.get("event") == "connection")
+    assert line["outcome"] == "refused"
