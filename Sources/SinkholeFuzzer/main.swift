@@ -98,7 +98,11 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
             check(session.receiveAuthResponse(String(decoding: line, as: UTF8.self), decider: &decider))
             continue
         }
-        switch SMTPCommandParser.parse(ByteBuffer(bytes: line)) {
+        let parsed = SMTPCommandParser.parse(ByteBuffer(bytes: line))
+        // The byte fast path must parse exactly as the full parser does.
+        precondition(parsed == SMTPCommandParser.parseInFull(ByteBuffer(bytes: line)),
+                     "the fast path parsed \(String(decoding: line, as: UTF8.self).debugDescription) differently")
+        switch parsed {
         case .success(let command): action = session.receive(command, decider: &decider)
         case .failure(let error) where error.reply == .commandUnrecognized:
             action = session.receiveUnknown(error, decider: &decider)

@@ -17,8 +17,9 @@ public final class ServerMetrics: Sendable {
     let tlsHandshakes: Counter
     private let tlsFailures: [TLSFailure: Counter]
     private let factory: any MetricsFactory
-    private let messages: [MessageOutcome: Counter]
-    private let replies = Mutex<[ReplyKey: Counter]>([:])
+    /// Indexed by ``MessageOutcome``'s order: no hashing when a message is counted.
+    private let messages: [Counter]
+    private let replies = Mutex(ReplyCounters())
     /// The counters of each distinct decision record (bounded: rule ids, trigger verbs, a few layers and actions).
     private let policyCounters = Mutex<[DecisionRecord: [Counter]]>([:])
 
@@ -63,12 +64,9 @@ public final class ServerMetrics: Sendable {
         connectionsRefused = Counter(label: "sinkhole_connections_refused_total", factory: factory)
         bytesReceived = Counter(label: "sinkhole_received_bytes_total", factory: factory)
         sessionDuration = Timer(label: Self.sessionDurationLabel, preferredDisplayUnit: .seconds, factory: factory)
-        var messages: [MessageOutcome: Counter] = [:]
-        for outcome in MessageOutcome.allCases {
-            messages[outcome] = Counter(label: "sinkhole_messages_total", dimensions: [("outcome", outcome.rawValue)],
-                                        factory: factory)
+        messages = MessageOutcome.allCases.map { outcome in
+            Counter(label: "sinkhole_messages_total", dimensions: [("outcome", outcome.rawValue)], factory: factory)
         }
-        self.messages = messages
         tlsHandshakes = Counter(label: "sinkhole_tls_handshakes_total", factory: factory)
         var failures: [TLSFailure: Counter] = [:]
         for reason in TLSFailure.allCases {
@@ -151,20 +149,37 @@ public final class ServerMetrics: Sendable {
 
     func add(_ tally: Tally) {
         if tally.bytes > 0 { bytesReceived.increment(by: tally.bytes) }
-        if tally.messages.accepted > 0 { messages[.accepted]?.increment(by: tally.messages.accepted) }
-        if tally.messages.refused > 0 { messages[.refused]?.increment(by: tally.messages.refused) }
-        if tally.messages.tooBig > 0 { messages[.tooBig]?.increment(by: tally.messages.tooBig) }
+        if tally.messages.accepted > 0 { messages[0].increment(by: tally.messages.accepted) }
+        if tally.messages.refused > 0 { messages[1].increment(by: tally.messages.refused) }
+        if tally.messages.tooBig > 0 { messages[2].increment(by: tally.messages.tooBig) }
         guard !tally.replies.isEmpty else { return }
         let counters = replies.withLock { cache -> [(Counter, Int)] in
             tally.replies.map { key, count in
-                if let counter = cache[key] { return (counter, count) }
-                let counter = Counter(label: "sinkhole_replies_total",
-                                      dimensions: [("code", String(key.code)), ("command", key.command)],
-                                      factory: factory)
-                cache[key] = counter
+                let counter = cache.counter(for: key) {
+                    Counter(label: "sinkhole_replies_total", dimensions: [("code", String(key.code)), ("command", key.command)],
+                            factory: factory)
+                }
                 return (counter, count)
             }
         }
         for (counter, count) in counters { counter.increment(by: count) }
+    }
+
+    /// The reply counters made so far. The first few (code, command) pairs, which a
+    /// load run repeats for every message, are searched in order: comparing a code and
+    /// a short verb costs less than hashing them. The rest, which rules can make many
+    /// of, are in a dictionary.
+    struct ReplyCounters {
+        private var first: [(key: ReplyKey, counter: Counter)] = []
+        private var rest: [ReplyKey: Counter] = [:]
+        private static let inOrder = 16
+
+        mutating func counter(for key: ReplyKey, make: () -> Counter) -> Counter {
+            for entry in first where entry.key.code == key.code && entry.key.command == key.command { return entry.counter }
+            if let counter = rest[key] { return counter }
+            let counter = make()
+            if first.count < Self.inOrder { first.append((key, counter)) } else { rest[key] = counter }
+            return counter
+        }
     }
 }

@@ -161,6 +161,47 @@ struct ParserTests {
         #expect(SMTPCommandParser.parse("RCPT TO:<\(local)@example.com>") == .failure(SMTPParseError(.rcptSyntax)))
     }
 
+    /// Lines the byte fast path must take (the commands of every message, as MTAs send them).
+    static let fastPathLines = [
+        "MAIL FROM:<alice@example.com>", "mail from:<>", "MAIL FROM: <alice@example.com>  ",
+        "MAIL FROM:<alice@example.com> SIZE=1024 BODY=8BITMIME SMTPUTF8", "MAIL FROM:<a@b.c> size=7 body=7bit",
+        "MAIL FROM:<> BODY=BINARYMIME", "MAIL FROM:<> SIZE=99999999999999999999",
+        "RCPT TO:<alice@example.com>", "rcpt to:<PostMaster>", "RCPT TO:   <a.b-c+d@sub.example.com>",
+        "DATA", "data  ", "RSET", "QUIT", "NOOP", "NOOP what", "EHLO client.example", "helo  client.example ",
+    ]
+
+    /// Lines near the fast path's edges, that it must leave to the full parser or parse the same.
+    static let edgeLines = [
+        "MAIL FROM:<a@b.c> SIZE=1 SIZE=2", "MAIL FROM:<a@b.c> BODY=8BITMIME BODY=7BIT", "MAIL FROM:<a@b.c> SMTPUTF8 SMTPUTF8",
+        "MAIL FROM:<a@b.c> SIZE=", "MAIL FROM:<a@b.c> SIZE=1a", "MAIL FROM:<a@b.c> SIZE=123456789012345678901",
+        "MAIL FROM:<a@b.c> BODY=", "MAIL FROM:<a@b.c> BODY", "MAIL FROM:<a@b.c> SMTPUTF8=1", "MAIL FROM:<a@b.c> SIZE=1=2",
+        "MAIL FROM:<a@b.c>  SIZE=5   BODY=7BIT  ", "MAIL FROM:<a@b.c>x", "MAIL FROM:<a@b.c", "MAIL FROM:<<a@b.c>",
+        "MAIL FROM:<a@b@c.d>", "MAIL FROM:<.a@b.c>", "MAIL FROM:<a.@b.c>", "MAIL FROM:<a@b.c.>", "MAIL FROM:<a@>",
+        "MAIL FROM:<@b.c>", "MAIL FROM:<a@[1.2.3.4]>", "MAIL FROM:<\"q\"@b.c>", "MAIL FROM:<a\\b@c.d>", "MAIL FROM:",
+        "MAIL FROM:<>x", "MAIL FROM :<a@b.c>", "MAILFROM:<a@b.c>", "MAIL\tFROM:<a@b.c>", "MAIL FROM:<a@b.c>\t",
+        "RCPT TO:<>", "RCPT TO:<postmaster@b.c>", "RCPT TO:<postmaster2>", "RCPT TO:<a@b.c> NOTIFY=NEVER",
+        "RCPT TO:", "RCPT TO:<a(b)@c.d>", "RCPT TO:<a@b.c> ", "RCPT TO:a@b.c", "RCPT FROM:<a@b.c>",
+        "RCPT TO:<\(String(repeating: "a", count: 250))@b.c>", "RCPT TO:<\(String(repeating: "a", count: 240))@b.c>",
+        "DATA x", "RSET now", "QUIT .", "EHLO", "EHLO   ", "HELO x y", "EHLO [::1]", "M@IL FROM:<a@b.c>", "DAT",
+        "D\u{7F}TA", "DATA\u{7F}", "NOOP \u{1}", "EHLO ünï.example", "",
+    ]
+
+    @Test("The byte fast path parses exactly as the full parser does",
+          arguments: valid.map(\.0) + invalid.map(\.0) + fastPathLines + edgeLines)
+    func fastPathMatchesFullParser(line: String) {
+        let buffer = ByteBuffer(string: line)
+        let full = SMTPCommandParser.parseInFull(buffer)
+        if let fast = buffer.withUnsafeReadableBytes(SMTPByteParser.parse) {
+            #expect(full == .success(fast), "\(line)")
+        }
+        #expect(SMTPCommandParser.parse(buffer) == full, "\(line)")
+    }
+
+    @Test("The commands of every message take the fast path", arguments: fastPathLines)
+    func fastPathTakesTheCommonForms(line: String) {
+        #expect(ByteBuffer(string: line).withUnsafeReadableBytes(SMTPByteParser.parse) != nil, "\(line)")
+    }
+
     @Test("80k without a newline does not crash the parser")
     func stress() {
         let line = "MAIL FROM:<" + String(repeating: "x", count: 80_000)

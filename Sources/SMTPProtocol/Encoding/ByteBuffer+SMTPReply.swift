@@ -3,38 +3,68 @@ import struct NIOCore.ByteBuffer
 extension ByteBuffer {
     /// Writes `reply` as it goes on the wire: `250-…` for every line but the
     /// last, `250 …` for the last, each ending in CRLF. The same bytes as
-    /// `reply.description`, written without building a String (this runs
-    /// for every reply).
+    /// `reply.description`.
+    ///
+    /// This runs for every reply: each line is one capacity check and one
+    /// copy of its text, the codes written as digits in place (writing them
+    /// byte by byte through `writeInteger` cost more than the rest of the reply).
     @discardableResult
     public mutating func writeSMTPReply(_ reply: SMTPReply) -> Int {
         var written = 0
         let last = reply.lines.count - 1
-        for (index, line) in reply.lines.enumerated() {
-            written += writeSmallDecimal(reply.code.value)
-            written += writeInteger(index == last ? UInt8(ascii: " ") : UInt8(ascii: "-"))
-            if let enhanced = reply.enhanced {
-                written += writeSmallDecimal(enhanced.statusClass)
-                written += writeInteger(UInt8(ascii: "."))
-                written += writeSmallDecimal(enhanced.subject)
-                written += writeInteger(UInt8(ascii: "."))
-                written += writeSmallDecimal(enhanced.detail)
-                written += writeInteger(UInt8(ascii: " "))
+        let code = reply.code.value
+        let enhanced = reply.enhanced
+        // "250 " and, with an enhanced code, "2.1.0 ": at most 4 + 12 bytes.
+        let prefixLength = 4 + (enhanced.map { 3 + Self.digits($0.statusClass) + Self.digits($0.subject) + Self.digits($0.detail) } ?? 0)
+        for index in reply.lines.indices {
+            var line = reply.lines[index]
+            let separator = index == last ? UInt8(ascii: " ") : UInt8(ascii: "-")
+            written += line.withUTF8 { text in
+                writeWithUnsafeMutableBytes(minimumWritableBytes: prefixLength + text.count + 2) { out in
+                    var at = Self.put(code, into: out, at: 0)
+                    out[at] = separator
+                    at += 1
+                    if let enhanced {
+                        at = Self.put(enhanced.statusClass, into: out, at: at)
+                        out[at] = UInt8(ascii: ".")
+                        at = Self.put(enhanced.subject, into: out, at: at + 1)
+                        out[at] = UInt8(ascii: ".")
+                        at = Self.put(enhanced.detail, into: out, at: at + 1)
+                        out[at] = UInt8(ascii: " ")
+                        at += 1
+                    }
+                    if let base = text.baseAddress {
+                        (out.baseAddress! + at).copyMemory(from: base, byteCount: text.count)
+                    }
+                    at += text.count
+                    out[at] = UInt8(ascii: "\r")
+                    out[at + 1] = UInt8(ascii: "\n")
+                    return at + 2
+                }
             }
-            written += writeString(line)
-            written += writeStaticString("\r\n")
         }
         return written
     }
 
-    /// `value` (0...999, as reply and enhanced codes are) in decimal ASCII.
-    private mutating func writeSmallDecimal(_ value: Int) -> Int {
+    /// How many digits `value` (0...999, as reply and enhanced codes are) has.
+    private static func digits(_ value: Int) -> Int {
         precondition((0...999).contains(value))
+        return value >= 100 ? 3 : value >= 10 ? 2 : 1
+    }
+
+    /// `value` (0...999) in decimal ASCII at `at`; where the next byte goes.
+    private static func put(_ value: Int, into out: UnsafeMutableRawBufferPointer, at: Int) -> Int {
+        var at = at
         if value >= 100 {
-            return writeInteger(UInt8(48 + value / 100)) + writeInteger(UInt8(48 + value / 10 % 10))
-                + writeInteger(UInt8(48 + value % 10))
+            out[at] = UInt8(truncatingIfNeeded: 48 + value / 100)
+            at += 1
         }
-        if value >= 10 { return writeInteger(UInt8(48 + value / 10)) + writeInteger(UInt8(48 + value % 10)) }
-        return writeInteger(UInt8(48 + value))
+        if value >= 10 {
+            out[at] = UInt8(truncatingIfNeeded: 48 + value / 10 % 10)
+            at += 1
+        }
+        out[at] = UInt8(truncatingIfNeeded: 48 + value % 10)
+        return at + 1
     }
 }
 

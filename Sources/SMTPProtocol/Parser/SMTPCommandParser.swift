@@ -8,6 +8,13 @@ import enum NIOCore.SocketAddress
 /// ``SMTPParseError`` carrying the precise reply, never a crash.
 public enum SMTPCommandParser {
     public static func parse(_ line: ByteBuffer) -> Result<SMTPCommand, SMTPParseError> {
+        // The commands of a transaction in their usual form, without a String (see SMTPByteParser).
+        if let command = line.withUnsafeReadableBytes(SMTPByteParser.parse) { return .success(command) }
+        return parseInFull(line)
+    }
+
+    /// The full parser, without the byte fast path: what the tests and the fuzzer compare it with.
+    package static func parseInFull(_ line: ByteBuffer) -> Result<SMTPCommand, SMTPParseError> {
         // Commands are text: no NUL or other control bytes (TAB aside), and valid UTF-8.
         let bytes = line.readableBytesView
         guard !bytes.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }),
