@@ -35,9 +35,15 @@ build: build-deps
 ## Without the runtime's exclusivity checks, in every module (SwiftNIO's too): they were 12.6 %
 ## of a message's instructions, and dropping them took 18 % off (bench/RESULTS.md). The compiler's
 ## static checks stay, and the debug build every test and the fuzzer run keeps the runtime ones.
-RELEASE_BUILD := $(SWIFT) build -c release --static-swift-stdlib --product sinkhole -Xswiftc -enforce-exclusivity=unchecked
+## Linked for a small idle footprint (bench/RESULTS.md, issue 16): each function in its own section,
+## laid out by Sources/sinkhole/sinkhole.order (what a start and a first session run, written by
+## bench/link-order) so start-up touches few pages; relative relocations packed (RELR); and no
+## dynamic symbol table, which only dlopen'ed code would need and which kept every symbol alive.
+RELEASE_BUILD := $(SWIFT) build -c release --static-swift-stdlib --product sinkhole -Xswiftc -enforce-exclusivity=unchecked -Xswiftc -Xfrontend -Xswiftc -function-sections -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic -Xlinker --symbol-ordering-file=Sources/sinkhole/sinkhole.order -Xlinker --no-warn-symbol-ordering
 BIN_RELEASE := .build/release/sinkhole
 release: build-deps
+	@# The order file is no input SwiftPM knows of: a newer one needs a new link.
+	@if [ -e $(BIN_RELEASE) ] && [ Sources/sinkhole/sinkhole.order -nt $(BIN_RELEASE) ]; then rm -f $(BIN_RELEASE); fi
 	$(RELEASE_BUILD)
 
 ## run: build and start sinkhole on 127.0.0.1:2525 in accept-log mode, capturing mail for the API (127.0.0.1:8025)
