@@ -90,7 +90,7 @@ lint: tools
 	$(TOOLS_VENV)/bin/hadolint --failure-threshold style docker/Dockerfile
 	$(TOOLS_VENV)/bin/actionlint
 	$(TOOLS_VENV)/bin/checkov --quiet --compact --skip-download -d docker -d .github
-	shellcheck -x bench/run bench/lib.sh bench/soak bench/instructions terraform/test.sh
+	shellcheck -x bench/run bench/lib.sh bench/soak bench/instructions bench/link-order terraform/test.sh
 	$(PYTHON) -c "import ast, sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]" bench/*.py
 
 ## test-terraform: fmt, validate, `terraform test` (mock provider), offline plans with the real provider,
