@@ -156,9 +156,11 @@ public final class SMTPServer: Service, Sendable {
         let logger = logger
         let metrics = metrics
         let clocks = clocks
+        // maxMessagesPerRead, the receive allocator and writeSpinCount keep SwiftNIO's defaults
+        // (4, adaptive from 2 KiB, 16): setting an option on every accepted channel costs about
+        // 800 instructions, and no other value measured better (bench/RESULTS.md, issue 16).
         var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: Int32(configuration.backlog))
-            .childChannelOption(.maxMessagesPerRead, value: 4)
         if address.unixPath == nil {
             bootstrap = bootstrap
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -252,7 +254,7 @@ public final class SMTPServer: Service, Sendable {
     /// `127.0.0.1:2525`, `[::1]:2525`.
     public static func describe(_ address: SocketAddress) -> String {
         if case .unixDomainSocket = address { return "unix:\(address.pathname ?? "")" }
-        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
+        guard let ip = address.ipText, let port = address.port else { return "\(address)" }
         return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 }
@@ -326,5 +328,36 @@ enum UnixSocketFile {
     static func remove(_ path: String) {
         var info = stat()
         if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
+    }
+}
+
+extension SocketAddress {
+    /// The IP address as text, as ``SocketAddress/ipAddress`` gives it, but an IPv4
+    /// address written from its four bytes: `ipAddress` goes through `inet_ntop`, whose
+    /// `sprintf` cost about 1,700 instructions for every connection.
+    var ipText: String? {
+        guard case .v4(let address) = self else { return ipAddress }
+        return withUnsafeBytes(of: address.address.sin_addr) { bytes in
+            String(unsafeUninitializedCapacity: 15) { out in
+                var at = 0
+                for (index, byte) in bytes.enumerated() {
+                    if index > 0 {
+                        out[at] = UInt8(ascii: ".")
+                        at += 1
+                    }
+                    if byte >= 100 {
+                        out[at] = 48 + byte / 100
+                        at += 1
+                    }
+                    if byte >= 10 {
+                        out[at] = 48 + byte / 10 % 10
+                        at += 1
+                    }
+                    out[at] = 48 + byte % 10
+                    at += 1
+                }
+                return at
+            }
+        }
     }
 }

@@ -283,7 +283,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         self.maxErrors = maxErrors
         self.decoder = SMTPFrameDecoder(lineLengthLimit: lineLengthLimit)
         self.lmtp = configuration.lmtp
-        self.session = SMTPSessionStateMachine(configuration: configuration, clientIP: remote?.ipAddress, secured: secured,
+        self.session = SMTPSessionStateMachine(configuration: configuration, clientIP: remote?.ipText, secured: secured,
                                                proxyAuthorized: proxyAuthorized)
         // Withheld ENHANCEDSTATUSCODES: no enhanced codes from the first reply on.
         self.stripEnhanced = !configuration.enhancedStatusCodes
@@ -582,7 +582,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
 
     /// The client's address as the policy sees it: the peer's, or what XCLIENT or XFORWARD said.
     private var clientIP: String {
-        session.proxiedClient ? (session.sessionSnapshot.clientIP ?? "") : (remote?.ipAddress ?? "")
+        session.proxiedClient ? (session.sessionSnapshot.clientIP ?? "") : (remote?.ipText ?? "")
     }
 
     private var clientMetadata: Logger.MetadataValue {

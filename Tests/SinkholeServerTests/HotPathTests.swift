@@ -1,3 +1,4 @@
+import NIOCore
 import Testing
 
 @testable import SinkholeServer
@@ -17,5 +18,17 @@ struct QueueIDTests {
         let ids = (0..<1000).map { _ in QueueID.next() }
         #expect(Set(ids).count == 1000)
         #expect(ids.allSatisfy { $0.utf8.count == 16 && $0.utf8.allSatisfy { (48...57).contains($0) || (65...70).contains($0) } })
+    }
+}
+
+@Suite("Client address text")
+struct AddressTextTests {
+    @Test("IPv4 from its bytes, as inet_ntop writes it; IPv6 through NIO", arguments: [
+        "0.0.0.0", "127.0.0.1", "10.0.200.9", "192.168.1.100", "255.255.255.255", "1.22.133.4",
+        "::1", "2001:db8::17", "::ffff:192.0.2.1",
+    ])
+    func matchesNIO(text: String) throws {
+        let address = try SocketAddress(ipAddress: text, port: 25)
+        #expect(address.ipText == address.ipAddress)
     }
 }
