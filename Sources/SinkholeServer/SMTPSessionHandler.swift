@@ -1068,10 +1068,14 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         let channel = context.channel
         let eventLoop = context.eventLoop
         lingerDeadline = eventLoop.now + idleTimeout
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { [self] _ in
-            guard lingers else { return channel.close(promise: nil) }
+        // SwiftNIO shuts the output down once the pending writes are out (one flush and
+        // one promise per closed session: this runs for every QUIT and every 421).
+        context.flush()
+        let shutDown = eventLoop.makePromise(of: Void.self)
+        channel.close(mode: .output, promise: shutDown)
+        shutDown.futureResult.assumeIsolated().whenComplete { [self] result in
+            guard lingers, case .success = result else { return channel.close(promise: nil) }
             lingerDeadline = eventLoop.now + Self.lingerTime
-            channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
         }
         pending = nil
         // What the client still sends is read (and dropped) until it closes.
