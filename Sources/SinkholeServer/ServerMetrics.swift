@@ -153,16 +153,16 @@ public final class ServerMetrics: Sendable {
         if tally.messages.refused > 0 { messages[1].increment(by: tally.messages.refused) }
         if tally.messages.tooBig > 0 { messages[2].increment(by: tally.messages.tooBig) }
         guard !tally.replies.isEmpty else { return }
-        let counters = replies.withLock { cache -> [(Counter, Int)] in
-            tally.replies.map { key, count in
-                let counter = cache.counter(for: key) {
+        // Incremented under the lock (a counter's increment takes no lock of ours): no
+        // array of counters is built for every message.
+        replies.withLock { cache in
+            for (key, count) in tally.replies {
+                cache.counter(for: key) {
                     Counter(label: "sinkhole_replies_total", dimensions: [("code", String(key.code)), ("command", key.command)],
                             factory: factory)
-                }
-                return (counter, count)
+                }.increment(by: count)
             }
         }
-        for (counter, count) in counters { counter.increment(by: count) }
     }
 
     /// The reply counters made so far. The first few (code, command) pairs, which a
