@@ -124,3 +124,13 @@ struct SettingsTests {
         #expect(error { try settings(file: "listeners: {listen: x}\n") }.contains("expected a list of listeners"))
     }
 }
+
+@Suite("Environment variable names")
+struct EnvironmentNameTests {
+    @Test("A key's variable: SINKHOLE_, upper-cased, dashes as underscores")
+    func names() {
+        #expect(SettingLayers.environmentName("max-connections") == "SINKHOLE_MAX_CONNECTIONS")
+        #expect(SettingLayers.environmentName("threads") == "SINKHOLE_THREADS")
+        #expect(SettingLayers.environmentName("tls-cert-file") == "SINKHOLE_TLS_CERT_FILE")
+    }
+}
