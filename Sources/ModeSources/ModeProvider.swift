@@ -164,6 +164,10 @@ public final class ModeProvider: Sendable {
         }
     }
 
+    /// How many ``refresh()`` calls wait for the read in flight (for tests: they
+    /// release a held read only once every joiner is waiting).
+    var waitingRefreshes: Int { state.withLock { $0.waiters.count } }
+
     /// Reads the source once and publishes the result. A call made while a
     /// read is under way waits for that read instead of starting another.
     /// Returns the error of the read, if it failed.

@@ -229,6 +229,11 @@ struct ModeProviderTests {
             // a thousand more refreshes join the read under way instead of starting their own.
             for _ in 0..<1000 { #expect(provider.current == .accept) }
             for _ in 0..<1000 { group.addTask { await provider.refresh() } }
+            // Released only once all of them wait: a joiner that had not started yet
+            // when the read ended would start a read of its own (one run in many did).
+            let deadline = ContinuousClock.now + .seconds(30)
+            while provider.waitingRefreshes < 1000 && ContinuousClock.now < deadline { await Task.yield() }
+            #expect(provider.waitingRefreshes == 1000, "the refreshes did not all join the read in flight within 30 s")
             source.release()
         }
         #expect(source.reads == 2)
