@@ -339,22 +339,14 @@ extension SocketAddress {
         guard case .v4(let address) = self else { return ipAddress }
         return withUnsafeBytes(of: address.address.sin_addr) { bytes in
             String(unsafeUninitializedCapacity: 15) { out in
+                let out = UnsafeMutableRawBufferPointer(out)
                 var at = 0
                 for (index, byte) in bytes.enumerated() {
                     if index > 0 {
                         out[at] = UInt8(ascii: ".")
                         at += 1
                     }
-                    if byte >= 100 {
-                        out[at] = 48 + byte / 100
-                        at += 1
-                    }
-                    if byte >= 10 {
-                        out[at] = 48 + byte / 10 % 10
-                        at += 1
-                    }
-                    out[at] = 48 + byte % 10
-                    at += 1
+                    at = ASCIIDecimal.put(Int(byte), into: out, at: at)
                 }
                 return at
             }

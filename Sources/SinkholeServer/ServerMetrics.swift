@@ -17,8 +17,8 @@ public final class ServerMetrics: Sendable {
     let tlsHandshakes: Counter
     private let tlsFailures: [TLSFailure: Counter]
     private let factory: any MetricsFactory
-    /// Indexed by ``MessageOutcome``'s order: no hashing when a message is counted.
-    private let messages: [Counter]
+    /// One counter per ``MessageOutcome``: no hashing when a message is counted.
+    private let messages: (accepted: Counter, refused: Counter, tooBig: Counter)
     private let replies = Mutex(ReplyCounters())
     /// The counters of each distinct decision record (bounded: rule ids, trigger verbs, a few layers and actions).
     private let policyCounters = Mutex<[DecisionRecord: [Counter]]>([:])
@@ -64,9 +64,10 @@ public final class ServerMetrics: Sendable {
         connectionsRefused = Counter(label: "sinkhole_connections_refused_total", factory: factory)
         bytesReceived = Counter(label: "sinkhole_received_bytes_total", factory: factory)
         sessionDuration = Timer(label: Self.sessionDurationLabel, preferredDisplayUnit: .seconds, factory: factory)
-        messages = MessageOutcome.allCases.map { outcome in
+        let messageCounter = { (outcome: MessageOutcome) in
             Counter(label: "sinkhole_messages_total", dimensions: [("outcome", outcome.rawValue)], factory: factory)
         }
+        messages = (messageCounter(.accepted), messageCounter(.refused), messageCounter(.tooBig))
         tlsHandshakes = Counter(label: "sinkhole_tls_handshakes_total", factory: factory)
         var failures: [TLSFailure: Counter] = [:]
         for reason in TLSFailure.allCases {
@@ -82,7 +83,7 @@ public final class ServerMetrics: Sendable {
     struct Tally {
         private(set) var replies: [(key: ReplyKey, count: Int)] = []
         var bytes = 0
-        /// By ``MessageOutcome``, in its order.
+        /// By ``MessageOutcome``.
         private(set) var messages = (accepted: 0, refused: 0, tooBig: 0)
         var isEmpty: Bool { replies.isEmpty && bytes == 0 && messages == (0, 0, 0) }
 
@@ -149,9 +150,9 @@ public final class ServerMetrics: Sendable {
 
     func add(_ tally: Tally) {
         if tally.bytes > 0 { bytesReceived.increment(by: tally.bytes) }
-        if tally.messages.accepted > 0 { messages[0].increment(by: tally.messages.accepted) }
-        if tally.messages.refused > 0 { messages[1].increment(by: tally.messages.refused) }
-        if tally.messages.tooBig > 0 { messages[2].increment(by: tally.messages.tooBig) }
+        if tally.messages.accepted > 0 { messages.accepted.increment(by: tally.messages.accepted) }
+        if tally.messages.refused > 0 { messages.refused.increment(by: tally.messages.refused) }
+        if tally.messages.tooBig > 0 { messages.tooBig.increment(by: tally.messages.tooBig) }
         guard !tally.replies.isEmpty else { return }
         // Incremented under the lock (a counter's increment takes no lock of ours): no
         // array of counters is built for every message.

@@ -15,21 +15,21 @@ extension ByteBuffer {
         let code = reply.code.value
         let enhanced = reply.enhanced
         // "250 " and, with an enhanced code, "2.1.0 ": at most 4 + 12 bytes.
-        let prefixLength = 4 + (enhanced.map { 3 + Self.digits($0.statusClass) + Self.digits($0.subject) + Self.digits($0.detail) } ?? 0)
+        let prefixLength = 4 + (enhanced.map { 3 + ASCIIDecimal.digits($0.statusClass) + ASCIIDecimal.digits($0.subject) + ASCIIDecimal.digits($0.detail) } ?? 0)
         for index in reply.lines.indices {
             var line = reply.lines[index]
             let separator = index == last ? UInt8(ascii: " ") : UInt8(ascii: "-")
             written += line.withUTF8 { text in
                 writeWithUnsafeMutableBytes(minimumWritableBytes: prefixLength + text.count + 2) { out in
-                    var at = Self.put(code, into: out, at: 0)
+                    var at = ASCIIDecimal.put(code, into: out, at: 0)
                     out[at] = separator
                     at += 1
                     if let enhanced {
-                        at = Self.put(enhanced.statusClass, into: out, at: at)
+                        at = ASCIIDecimal.put(enhanced.statusClass, into: out, at: at)
                         out[at] = UInt8(ascii: ".")
-                        at = Self.put(enhanced.subject, into: out, at: at + 1)
+                        at = ASCIIDecimal.put(enhanced.subject, into: out, at: at + 1)
                         out[at] = UInt8(ascii: ".")
-                        at = Self.put(enhanced.detail, into: out, at: at + 1)
+                        at = ASCIIDecimal.put(enhanced.detail, into: out, at: at + 1)
                         out[at] = UInt8(ascii: " ")
                         at += 1
                     }
@@ -45,15 +45,20 @@ extension ByteBuffer {
         }
         return written
     }
+}
 
-    /// How many digits `value` (0...999, as reply and enhanced codes are) has.
-    private static func digits(_ value: Int) -> Int {
+/// Small numbers written as decimal ASCII in place: reply and enhanced codes, an
+/// IPv4 address's bytes (SinkholeServer's `SocketAddress.ipText`).
+package enum ASCIIDecimal {
+    /// How many digits `value` (0...999) has.
+    package static func digits(_ value: Int) -> Int {
         precondition((0...999).contains(value))
         return value >= 100 ? 3 : value >= 10 ? 2 : 1
     }
 
-    /// `value` (0...999) in decimal ASCII at `at`; where the next byte goes.
-    private static func put(_ value: Int, into out: UnsafeMutableRawBufferPointer, at: Int) -> Int {
+    /// `value` (0...999) at `at`; where the next byte goes.
+    package static func put(_ value: Int, into out: UnsafeMutableRawBufferPointer, at: Int) -> Int {
+        precondition((0...999).contains(value))
         var at = at
         if value >= 100 {
             out[at] = UInt8(truncatingIfNeeded: 48 + value / 100)
