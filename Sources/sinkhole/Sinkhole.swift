@@ -17,7 +17,6 @@ import SinkholeAuth
 import SinkholeTLS
 import Synchronization
 
-@main
 struct Sinkhole: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sinkhole",
