@@ -173,6 +173,25 @@ public final class SMTPServer: Service, Sendable {
                 bootstrap = bootstrap.serverChannelOption(ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
             }
         }
+        // What the listener's sessions share, made once: each handler holds a reference.
+        let shared = SMTPSessionHandler.Shared(
+            lineLengthLimit: configuration.commandLineLengthLimit,
+            headerLogLimit: configuration.headerLogLimit,
+            timeLimits: .init(idle: configuration.idleTimeout, session: configuration.sessionTimeLimit,
+                              data: configuration.dataTimeLimit),
+            maxErrors: configuration.maxErrors,
+            dataTiming: .init(readDelay: configuration.dataReadDelay, abortAfter: configuration.abortDataAfter,
+                              messageLimit: configuration.ruleMessageLimit),
+            metrics: metrics,
+            capture: configuration.capture,
+            disk: configuration.disk,
+            console: configuration.console,
+            journal: configuration.journal,
+            listenerName: listenerName,
+            tls: tls,
+            tlsProfile: tlsProfile,
+            stopLimits: configuration.stopLimits,
+            logger: logger)
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let remote = channel.remoteAddress
@@ -195,30 +214,13 @@ public final class SMTPServer: Service, Sendable {
                             try handlers.addHandler(NIOSSLServerHandler(context: tls.context(tlsProfile)))
                         }
                         try handlers.addHandler(SMTPSessionHandler(
-                        lineLengthLimit: configuration.commandLineLengthLimit,
-                        configuration: session,
-                        policy: SessionPolicy(mode: mode, context: context),
-                        remote: remote,
-                        proxyAuthorized: Self.mayProxy(remote, configuration.xclientFrom),
-                        headerLogLimit: configuration.headerLogLimit,
-                        timeLimits: .init(idle: configuration.idleTimeout, session: configuration.sessionTimeLimit,
-                                          data: configuration.dataTimeLimit),
-                        clock: clocks.clock(for: channel.eventLoop),
-                        maxErrors: configuration.maxErrors,
-                        dataTiming: .init(readDelay: configuration.dataReadDelay, abortAfter: configuration.abortDataAfter,
-                                          messageLimit: configuration.ruleMessageLimit),
-                        metrics: metrics,
-                        capture: configuration.capture,
-                        disk: configuration.disk,
-                        console: configuration.console,
-                        journal: configuration.journal,
-                        listenerName: listenerName,
-                        tls: tls,
-                        tlsProfile: tlsProfile,
-                        secured: implicitTLS,
-                        stopLimits: configuration.stopLimits,
-                        logger: logger
-                        ))
+                            shared: shared,
+                            configuration: session,
+                            policy: SessionPolicy(mode: mode, context: context),
+                            remote: remote,
+                            proxyAuthorized: Self.mayProxy(remote, configuration.xclientFrom),
+                            clock: clocks.clock(for: channel.eventLoop),
+                            secured: implicitTLS))
                     }
                     if proxyProtocol {
                         try handlers.addHandler(ProxyProtocolHandler(timeout: TimeAmount(configuration.idleTimeout), logger: logger,

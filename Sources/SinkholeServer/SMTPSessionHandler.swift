@@ -65,7 +65,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     /// Where accepted messages are kept (`--capture memory`); nil: not kept.
-    private let capture: MailStore?
+    private var capture: MailStore? { shared.capture }
     /// With a disk capture: the transaction's arguments as written, and the message on its way. Boxed:
     /// a session without one carries a word.
     private final class DiskTransaction {
@@ -93,7 +93,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         set { extras?.diskTransaction = newValue }
     }
     /// The listener's name, for captured mail.
-    private let listenerName: String
+    private var listenerName: String { shared.listenerName }
     /// Bytes of the message reserved from the capture budget.
     private var captureReserved = 0
     /// The message did not fit the capture budget: it is refused with 452 4.3.1.
@@ -102,7 +102,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var captureCommand: String?
     private var transactionSteps: [CapturedMail.Step] = []
     /// Where finished sessions' transcripts go (`--journal-max-sessions`); nil: not kept.
-    private let journal: SessionJournal?
+    private var journal: SessionJournal? { shared.journal }
     private var transcript: JournalWriter?
     private var startedWall = 0.0
     /// In channelRead: the journal stamps lines with the read's time, not a clock read each.
@@ -112,9 +112,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var journalDropped = 0
 
     /// The certificates STARTTLS hands out; nil where TLS is not configured.
-    private let tls: TLSServerContexts?
+    private var tls: TLSServerContexts? { shared.tls }
     /// Which certificate this listener presents.
-    private let tlsProfile: CertificateProfile
+    private var tlsProfile: CertificateProfile { shared.tlsProfile }
     /// What the handshake settled, boxed: a plain session carries one word for it
     /// (and the handler stays in malloc's small, fast size classes).
     private final class TLSInfo {
@@ -131,7 +131,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     /// A handshake is under way: its failure is this session's end.
     private var handshaking = false
     /// smtp-sink's `-M` and `-n`: what this session counts toward stopping.
-    private let stopLimits: StopLimits?
+    private var stopLimits: StopLimits? { shared.stopLimits }
     /// A rule's `tls_garbage`: the ClientHello gets bytes that are no TLS.
     private var answerHandshakeWithGarbage = false
 
@@ -140,9 +140,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var pending: ByteBuffer?
     private var session: SMTPSessionStateMachine
     private var policy: SessionPolicy
-    private let logger: Logger
+    private var logger: Logger { shared.logger }
     private let remote: SocketAddress?
-    private let headerLogLimit: Int
+    private var headerLogLimit: Int { shared.headerLogLimit }
 
     /// The idle timeout (per read), and the limits on wall time that it cannot
     /// enforce: a client trickling a byte every few seconds is never idle.
@@ -151,9 +151,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         var session: Duration = .seconds(SMTPDefaults.sessionTimeLimitSeconds)
         var data: Duration = .seconds(SMTPDefaults.dataTimeLimitSeconds)
     }
-    private let idleTimeout: TimeAmount
-    private let sessionTimeLimit: TimeAmount
-    private let dataTimeLimit: TimeAmount
+    private var idleTimeout: TimeAmount { shared.idleTimeout }
+    private var sessionTimeLimit: TimeAmount { shared.sessionTimeLimit }
+    private var dataTimeLimit: TimeAmount { shared.dataTimeLimit }
     private let clock: SessionClock?
     /// This session's place in its clock's list.
     var clockIndex = -1
@@ -162,14 +162,14 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var lastRead = NIODeadline.uptimeNanoseconds(0)
     private var dataDeadline = NIODeadline.distantFuture
     private var lingerDeadline = NIODeadline.distantFuture
-    private let maxErrors: Int
+    private var maxErrors: Int { shared.maxErrors }
     private var errors = 0
-    private let metrics: ServerMetrics?
+    private var metrics: ServerMetrics? { shared.metrics }
     private var tally = ServerMetrics.Tally()
     /// What the next reply answers, for the replies counter.
     private var replyingTo = "connect"
 
-    private let dataTiming: DataTiming
+    private var dataTiming: DataTiming { shared.dataTiming }
     // Read once from the policy: a struct of the policy's module, copied whole
     // by every call of a computed property from here.
     private let logsMessages: Bool
@@ -235,7 +235,68 @@ final class SMTPSessionHandler: ChannelInboundHandler {
 
     /// `remote`: the client, for the log lines (each carries `client`) and the
     /// policy. `clock`: what enforces `timeLimits`; without one they are not.
-    init(
+    /// What every session of a listener shares and never changes: one reference in each
+    /// handler instead of some 130 bytes of copies and seven retains and releases per
+    /// connection (10,000 idle connections hold 1.4 MB less).
+    final class Shared: Sendable {
+        let lineLengthLimit: Int
+        let headerLogLimit: Int
+        let idleTimeout: TimeAmount
+        let sessionTimeLimit: TimeAmount
+        let dataTimeLimit: TimeAmount
+        let maxErrors: Int
+        let dataTiming: DataTiming
+        let metrics: ServerMetrics?
+        let capture: MailStore?
+        let disk: DiskCapture?
+        let console: ConsoleOutput?
+        let journal: SessionJournal?
+        let listenerName: String
+        let tls: TLSServerContexts?
+        let tlsProfile: CertificateProfile
+        let stopLimits: StopLimits?
+        let logger: Logger
+
+        init(
+            lineLengthLimit: Int = SMTPDefaults.commandLineLengthLimit,
+            headerLogLimit: Int,
+            timeLimits: TimeLimits = TimeLimits(),
+            maxErrors: Int = SMTPDefaults.maxErrors,
+            dataTiming: DataTiming = DataTiming(),
+            metrics: ServerMetrics? = nil,
+            capture: MailStore? = nil,
+            disk: DiskCapture? = nil,
+            console: ConsoleOutput? = nil,
+            journal: SessionJournal? = nil,
+            listenerName: String = "",
+            tls: TLSServerContexts? = nil,
+            tlsProfile: CertificateProfile = .valid,
+            stopLimits: StopLimits? = nil,
+            logger: Logger
+        ) {
+            self.lineLengthLimit = lineLengthLimit
+            self.headerLogLimit = headerLogLimit
+            self.idleTimeout = TimeAmount(timeLimits.idle)
+            self.sessionTimeLimit = TimeAmount(timeLimits.session)
+            self.dataTimeLimit = TimeAmount(timeLimits.data)
+            self.maxErrors = maxErrors
+            self.dataTiming = dataTiming
+            self.metrics = metrics
+            self.capture = capture
+            self.disk = disk
+            self.console = console
+            self.journal = journal
+            self.listenerName = listenerName
+            self.tls = tls
+            self.tlsProfile = tlsProfile
+            self.stopLimits = stopLimits
+            self.logger = logger
+        }
+    }
+    private let shared: Shared
+
+    /// A session with its own ``Shared`` (the unit tests'); the server makes one per listener.
+    convenience init(
         lineLengthLimit: Int = SMTPDefaults.commandLineLengthLimit,
         configuration: SessionConfiguration,
         policy: SessionPolicy,
@@ -258,39 +319,44 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         stopLimits: StopLimits? = nil,
         logger: Logger
     ) {
-        self.stopLimits = stopLimits
-        self.tls = tls
-        self.tlsProfile = tlsProfile
+        self.init(
+            shared: Shared(lineLengthLimit: lineLengthLimit, headerLogLimit: headerLogLimit, timeLimits: timeLimits,
+                           maxErrors: maxErrors, dataTiming: dataTiming, metrics: metrics, capture: capture, disk: disk,
+                           console: console, journal: journal, listenerName: listenerName, tls: tls,
+                           tlsProfile: tlsProfile, stopLimits: stopLimits, logger: logger),
+            configuration: configuration, policy: policy, remote: remote, proxyAuthorized: proxyAuthorized,
+            clock: clock, secured: secured)
+    }
+
+    init(
+        shared: Shared,
+        configuration: SessionConfiguration,
+        policy: SessionPolicy,
+        remote: SocketAddress?,
+        proxyAuthorized: Bool = false,
+        clock: SessionClock? = nil,
+        secured: Bool = false
+    ) {
+        self.shared = shared
         self.handshaking = secured
-        self.capture = capture
-        let console = console?.isActive == true ? console : nil
-        self.extras = disk == nil && console == nil ? nil : Extras(disk: disk, console: console)
-        self.journal = journal
-        if let journal {
+        let console = shared.console?.isActive == true ? shared.console : nil
+        self.extras = shared.disk == nil && console == nil ? nil : Extras(disk: shared.disk, console: console)
+        if let journal = shared.journal {
             transcript = JournalWriter(maxLines: journal.maxLines)
             journalRoom = journal.maxLines
         }
-        self.listenerName = listenerName
-        self.dataTiming = dataTiming
         self.logsMessages = policy.mode.logsMessages
         self.wantsMessage = policy.wantsMessage
         self.contentThreshold = policy.contentThreshold
-        self.metrics = metrics
-        self.idleTimeout = TimeAmount(timeLimits.idle)
-        self.sessionTimeLimit = TimeAmount(timeLimits.session)
-        self.dataTimeLimit = TimeAmount(timeLimits.data)
         self.clock = clock
-        self.maxErrors = maxErrors
-        self.decoder = SMTPFrameDecoder(lineLengthLimit: lineLengthLimit)
+        self.decoder = SMTPFrameDecoder(lineLengthLimit: shared.lineLengthLimit)
         self.lmtp = configuration.lmtp
         self.session = SMTPSessionStateMachine(configuration: configuration, clientIP: remote?.ipText, secured: secured,
                                                proxyAuthorized: proxyAuthorized)
         // Withheld ENHANCEDSTATUSCODES: no enhanced codes from the first reply on.
         self.stripEnhanced = !configuration.enhancedStatusCodes
         self.policy = policy
-        self.headerLogLimit = headerLogLimit
         self.remote = remote
-        self.logger = logger
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
