@@ -96,6 +96,11 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var listenerName: String { shared.listenerName }
     /// Bytes of the message reserved from the capture budget.
     private var captureReserved = 0
+    /// The buffer replies are written into, kept once the client sends a command and
+    /// reused once SwiftNIO has written it out: no allocation per reply. An idle
+    /// connection (greeted, silent) holds none. Declared before a Bool, which takes the
+    /// byte an optional ByteBuffer leaves of its eight-byte stride.
+    private var replyBuffer: ByteBuffer?
     /// The message did not fit the capture budget: it is refused with 452 4.3.1.
     private var captureFull = false
     /// With capture on: the command being answered, and the transaction's steps so far.
@@ -105,8 +110,6 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var journal: SessionJournal? { shared.journal }
     private var transcript: JournalWriter?
     private var startedWall = 0.0
-    /// In channelRead: the journal stamps lines with the read's time, not a clock read each.
-    private var reading = false
     /// Lines the transcript still takes; past the cap a line costs one decrement.
     private var journalRoom = 0
     private var journalDropped = 0
@@ -138,6 +141,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var decoder: SMTPFrameDecoder
     /// Bytes of a line not yet complete, kept until the next read.
     private var pending: ByteBuffer?
+    /// In channelRead: the journal stamps lines with the read's time, not a clock read each.
+    /// (Here, in the byte the optional ByteBuffer above leaves.)
+    private var reading = false
     private var session: SMTPSessionStateMachine
     private var policy: SessionPolicy
     private var logger: Logger { shared.logger }
@@ -172,8 +178,6 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var dataTiming: DataTiming { shared.dataTiming }
     // Read once from the policy: a struct of the policy's module, copied whole
     // by every call of a computed property from here.
-    private let logsMessages: Bool
-    private let wantsMessage: Bool
     private let contentThreshold: Int?
     /// The session does not offer ENHANCEDSTATUSCODES (BadSMTP's
     /// `noenhancedstatuscodes`): its replies go without them. Set after each HELO/EHLO.
@@ -193,6 +197,10 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         static let upgrading = Halt(rawValue: 8)
     }
     private var halt: Halt = []
+    // Read once from the policy, like `contentThreshold` (here, in the bytes the optional
+    // Int leaves of its stride).
+    private let logsMessages: Bool
+    private let wantsMessage: Bool
     private var closing: Bool {
         get { halt.contains(.closing) }
         set { if newValue { halt.insert(.closing) } else { halt.remove(.closing) } }
@@ -233,8 +241,6 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     /// Reading stopped until the client reads its replies (see channelReadComplete).
     private var readsPaused = false
 
-    /// `remote`: the client, for the log lines (each carries `client`) and the
-    /// policy. `clock`: what enforces `timeLimits`; without one they are not.
     /// What every session of a listener shares and never changes: one reference in each
     /// handler instead of some 130 bytes of copies and seven retains and releases per
     /// connection (10,000 idle connections hold 1.4 MB less).
@@ -328,6 +334,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             clock: clock, secured: secured)
     }
 
+    /// `remote`: the client, for the log lines (each carries `client`) and the
+    /// policy. `clock`: what enforces the shared time limits; without one they are not.
     init(
         shared: Shared,
         configuration: SessionConfiguration,
@@ -1101,8 +1109,17 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             }
         }
         count(reply)
-        var buffer = context.channel.allocator.buffer(capacity: 64)
+        var buffer: ByteBuffer
+        if reading, var kept = replyBuffer.take() {
+            // Unique again once the last reply is written: clear() keeps its storage.
+            kept.clear()
+            buffer = kept
+        } else {
+            buffer = context.channel.allocator.buffer(capacity: 64)
+        }
         buffer.writeSMTPReply(outgoing(reply))
+        // Kept from a command's read on, never for the greeting alone.
+        if reading && commands > 0 && !closing { replyBuffer = buffer }
         if journalRoom > 0 { journalReply(buffer) } else if journal != nil { journalDropped += 1 }
         if let console, console.conversation {
             for line in String(decoding: buffer.readableBytesView.dropLast(2), as: UTF8.self).split(separator: "\r\n") {

@@ -350,6 +350,22 @@ struct SessionHandlerTests {
         #expect(try session.send("OP\r\n") == "250 2.0.0 OK\r\n")
     }
 
+    @Test("The reply buffer a session reuses never shows an earlier reply, nor changes one not yet sent")
+    func replyBufferReuse() throws {
+        let session = try SessionHarness(mode: .accept)
+        #expect(try session.output().hasPrefix("220 "))
+        let ehlo = try session.send("EHLO client.example\r\n")
+        #expect(ehlo.hasPrefix("250-") && ehlo.hasSuffix("\r\n") && ehlo.count > 60, "\(ehlo)")
+        // Read, so SwiftNIO's copy is gone: the next reply reuses the buffer, shorter.
+        #expect(try session.send("NOOP\r\n") == "250 2.0.0 OK\r\n")
+        #expect(try session.send("NOOP\r\n") == "250 2.0.0 OK\r\n")
+        // Not read: the buffer is still the channel's, so the next reply takes a new one.
+        try session.channel.writeInbound(ByteBuffer(string: "NOOP\r\n"))
+        try session.channel.writeInbound(ByteBuffer(string: "MAIL FROM:<a@example.com>\r\n"))
+        #expect(try session.output() == "250 2.0.0 OK\r\n250 2.1.0 OK\r\n")
+        #expect(try session.send("EHLO again.example\r\n") == ehlo.replacingOccurrences(of: "client.example", with: "again.example"))
+    }
+
     @Test("Bytes after QUIT are ignored")
     func afterQuit() throws {
         let session = try SessionHarness(mode: .accept)
