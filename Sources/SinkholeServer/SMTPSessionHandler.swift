@@ -240,6 +240,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var closeAfterMessage = false
     /// Reading stopped until the client reads its replies (see channelReadComplete).
     private var readsPaused = false
+    /// The channel said it is not writable (its last writability change): kept here,
+    /// so the end of every read does not ask the channel.
+    private var unwritable = false
 
     /// What every session of a listener shares and never changes: one reference in each
     /// handler instead of some 130 bytes of copies and seven retains and releases per
@@ -527,7 +530,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         context.flush()
         // A client that sends without reading its replies is not read from
         // until they drain: what sinkhole holds for it stays bounded.
-        if !context.channel.isWritable && !readsPaused {
+        if unwritable && !readsPaused {
             readsPaused = true
             context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
         }
@@ -535,7 +538,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { resumeReads(context: context) }
+        unwritable = !context.channel.isWritable
+        if !unwritable { resumeReads(context: context) }
         context.fireChannelWritabilityChanged()
     }
 
