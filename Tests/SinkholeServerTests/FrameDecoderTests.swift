@@ -79,6 +79,26 @@ struct FrameDecoderTests {
         #expect(try decodeContent(bytes, chunk: { [2, 3, 1, 5][$0 % 4] }) == expected)
     }
 
+    /// Fed a byte at a time, the decoder never sees a line end and the next line's first byte
+    /// in one read, so it walks every state; fed whole, it takes the line-end shortcut. Both
+    /// must give the same parts, on inputs dense in CR, LF and dots.
+    @Test("Content: the line-end shortcut and the byte-by-byte states agree (1,000 seeded inputs)")
+    func contentShortcutAgrees() throws {
+        var seed: UInt64 = 0x5EED
+        func next() -> Int {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return Int(seed >> 33)
+        }
+        let alphabet: [UInt8] = Array("ab.\r\n\r\n.".utf8)
+        for _ in 0..<1000 {
+            var input = (0..<(next() % 40)).map { _ in alphabet[next() % alphabet.count] }
+            input += Array("\r\n.\r\n".utf8)
+            let whole = try decodeContent(input, chunk: { _ in input.count })
+            let bytewise = try decodeContent(input, chunk: { _ in 1 })
+            #expect(whole == bytewise, "\(String(decoding: input, as: UTF8.self).debugDescription)")
+        }
+    }
+
     @Test("A megabyte without a newline is dropped as it comes, reported once")
     func hugeLine() throws {
         let decoder = SMTPFrameDecoder(lineLengthLimit: 2048)
