@@ -32,3 +32,32 @@ struct AddressTextTests {
         #expect(address.ipText == address.ipAddress)
     }
 }
+
+@Suite("Metrics tally")
+struct TallyTests {
+    @Test("A reset keeps the keys at 0: the tally is empty, and counts start again from 0")
+    func resetKeepsKeys() {
+        var tally = ServerMetrics.Tally()
+        #expect(tally.isEmpty)
+        tally.countReply(code: 250, command: "MAIL")
+        tally.countReply(code: 250, command: "RCPT")
+        tally.countReply(code: 250, command: "RCPT")
+        #expect(!tally.isEmpty)
+        #expect(tally.replies.map { "\($0.key.code) \($0.key.command) \($0.count)" } == ["250 MAIL 1", "250 RCPT 2"])
+        tally.reset()
+        #expect(tally.isEmpty)
+        #expect(tally.replies.allSatisfy { $0.count == 0 })
+        tally.countReply(code: 250, command: "RCPT")
+        tally.countReply(code: 221, command: "QUIT")
+        #expect(tally.replies.filter { $0.count > 0 }.map { "\($0.key.code) \($0.key.command) \($0.count)" }
+                == ["250 RCPT 1", "221 QUIT 1"])
+    }
+
+    @Test("Past 32 keys a reset lets them go")
+    func manyKeys() {
+        var tally = ServerMetrics.Tally()
+        for code in 400..<433 { tally.countReply(code: code, command: "RCPT") }
+        tally.reset()
+        #expect(tally.replies.isEmpty && tally.isEmpty)
+    }
+}
