@@ -43,9 +43,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         case error
     }
 
-    /// Shell settings that carry out smtp-sink's timing switches.
-    /// Kept as nanoseconds (0: none), not `Duration?`: every session carries a copy, and
-    /// the handler stays within malloc's per-thread cache (1032 bytes) only so.
+    /// Shell settings that carry out smtp-sink's timing switches (in ``Shared``).
+    /// Kept as nanoseconds (0: none), not `Duration?`.
     struct DataTiming {
         private var readDelayNanoseconds: Int64 = 0
         private var abortAfterNanoseconds: Int64 = -1
@@ -304,39 +303,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
     private let shared: Shared
 
-    /// A session with its own ``Shared`` (the unit tests'); the server makes one per listener.
-    convenience init(
-        lineLengthLimit: Int = SMTPDefaults.commandLineLengthLimit,
-        configuration: SessionConfiguration,
-        policy: SessionPolicy,
-        remote: SocketAddress?,
-        proxyAuthorized: Bool = false,
-        headerLogLimit: Int,
-        timeLimits: TimeLimits = TimeLimits(),
-        clock: SessionClock? = nil,
-        maxErrors: Int = SMTPDefaults.maxErrors,
-        dataTiming: DataTiming = DataTiming(),
-        metrics: ServerMetrics? = nil,
-        capture: MailStore? = nil,
-        disk: DiskCapture? = nil,
-        console: ConsoleOutput? = nil,
-        journal: SessionJournal? = nil,
-        listenerName: String = "",
-        tls: TLSServerContexts? = nil,
-        tlsProfile: CertificateProfile = .valid,
-        secured: Bool = false,
-        stopLimits: StopLimits? = nil,
-        logger: Logger
-    ) {
-        self.init(
-            shared: Shared(lineLengthLimit: lineLengthLimit, headerLogLimit: headerLogLimit, timeLimits: timeLimits,
-                           maxErrors: maxErrors, dataTiming: dataTiming, metrics: metrics, capture: capture, disk: disk,
-                           console: console, journal: journal, listenerName: listenerName, tls: tls,
-                           tlsProfile: tlsProfile, stopLimits: stopLimits, logger: logger),
-            configuration: configuration, policy: policy, remote: remote, proxyAuthorized: proxyAuthorized,
-            clock: clock, secured: secured)
-    }
-
+    /// `shared`: what the listener's sessions share (the server makes one per listener).
     /// `remote`: the client, for the log lines (each carries `client`) and the
     /// policy. `clock`: what enforces the shared time limits; without one they are not.
     init(

@@ -23,10 +23,10 @@ struct HandlerSizeTests {
     @Test("A session handler fits glibc's per-thread cache (1032 bytes)")
     func fitsTheThreadCache() throws {
         let handler = SMTPSessionHandler(
+            shared: .init(headerLogLimit: 100, logger: Logger(label: "size")),
             configuration: SessionConfiguration(hostname: "h"),
             policy: SessionPolicy(mode: .accept, configuration: PolicyConfiguration()),
-            remote: try SocketAddress(ipAddress: "192.0.2.1", port: 1), headerLogLimit: 100,
-            logger: Logger(label: "size"))
+            remote: try SocketAddress(ipAddress: "192.0.2.1", port: 1))
         let size = Self.instanceSize(of: SMTPSessionHandler.self)
         #expect(size <= 1032, "the handler takes \(size) bytes")
         // The metadata read is the right field: malloc gave at least that much.

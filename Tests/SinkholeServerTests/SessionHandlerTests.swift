@@ -42,15 +42,12 @@ final class SessionHarness {
          timeLimits: SMTPSessionHandler.TimeLimits = .init(), metrics: ServerMetrics? = nil) throws {
         clock = SessionClock(eventLoop: channel.embeddedEventLoop, tick: .milliseconds(100))
         let handler = SMTPSessionHandler(
-            lineLengthLimit: 100,
+            shared: .init(lineLengthLimit: 100, headerLogLimit: headerLogLimit, timeLimits: timeLimits, metrics: metrics,
+                          logger: log.logger),
             configuration: SessionConfiguration(hostname: "sinkhole.test", maxRecipients: 5, maxMessageSize: maxMessageSize),
             policy: SessionPolicy(mode: mode, configuration: policy),
             remote: try SocketAddress(ipAddress: "192.0.2.1", port: 4321),
-            headerLogLimit: headerLogLimit,
-            timeLimits: timeLimits,
-            clock: clock,
-            metrics: metrics,
-            logger: log.logger
+            clock: clock
         )
         try channel.pipeline.syncOperations.addHandler(handler)
         try channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 4321)).wait()
