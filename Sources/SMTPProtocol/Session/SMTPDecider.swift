@@ -335,14 +335,15 @@ public struct SessionSnapshot: Hashable, Sendable {
     public var recipients: [ForwardPath]
     /// Recipients accepted so far in the open transaction.
     public var acceptedRecipients: Int { recipients.count }
-    /// `true` once the client said EHLO (not HELO) in this session.
-    public var extended: Bool
-    /// `true` on an encrypted connection: implicit TLS, or after STARTTLS.
-    public var tls = false
     /// Who AUTH said the client is, once it succeeded.
     public var authenticatedUser: String?
     /// LMTP's end of data: the index in ``recipients`` of the recipient being answered.
     public var deliveringTo: Int?
+    /// `true` once the client said EHLO (not HELO) in this session. (The Bools last, in
+    /// the bytes the optional Int leaves: every session carries a snapshot.)
+    public var extended: Bool
+    /// `true` on an encrypted connection: implicit TLS, or after STARTTLS.
+    public var tls = false
 
     public init(clientIP: String?, heloName: String? = nil, reversePath: ReversePath? = nil,
                 recipients: [ForwardPath] = [], extended: Bool = false) {

@@ -87,7 +87,12 @@ public struct SessionConfiguration: Hashable, Sendable {
             capabilities.dsn = values.dsn
             capabilities.chunking = values.chunking
             self.capabilities = capabilities
+            capabilities.xclient = values.xclient
+            capabilities.xforward = values.xforward
+            proxyCapabilities = capabilities
         }
+        /// For the clients `--xclient-from` allows XCLIENT and XFORWARD: made once, not per session.
+        let proxyCapabilities: SessionCapabilities
     }
 
     private var storage: Storage
@@ -219,6 +224,8 @@ public struct SessionConfiguration: Hashable, Sendable {
 
     /// What a session offers unless its policy says otherwise (before TLS).
     public var capabilities: SessionCapabilities { storage.capabilities }
+    /// The same, with XCLIENT and XFORWARD as configured: what a client allowed them gets.
+    var proxyCapabilities: SessionCapabilities { storage.proxyCapabilities }
 
     /// The EHLO keywords, each of which sinkhole implements.
     public var extensions: [String] { capabilities.keywords }
@@ -262,11 +269,36 @@ public struct SMTPSessionStateMachine: Sendable {
     public var replies: SMTPReplyBook { configuration.replies }
     private var snapshot: SessionSnapshot
     /// What the session offers now: the configured set, or the policy's for this session.
-    public private(set) var capabilities: SessionCapabilities
+    public private(set) var capabilities: SessionCapabilities {
+        get { ownCapabilities?.value ?? configuredCapabilities }
+        set { ownCapabilities = newValue == configuredCapabilities ? nil : CapabilitiesBox(newValue) }
+    }
+    /// What the configuration offers this client, before TLS and the policy change it.
+    private var configuredCapabilities: SessionCapabilities {
+        proxyAuthorized ? configuration.proxyCapabilities : configuration.capabilities
+    }
+    /// Capabilities other than the configuration's (after STARTTLS, a policy's EHLO
+    /// keywords), boxed: a session offering the configured set carries one word for them
+    /// instead of 64 bytes.
+    private final class CapabilitiesBox: Sendable {
+        let value: SessionCapabilities
+        init(_ value: SessionCapabilities) { self.value = value }
+    }
+    private var ownCapabilities: CapabilitiesBox?
     /// Recipients refused (by policy or limit) in the open transaction.
     public private(set) var refusedRecipients = 0
     /// How the last action's reply goes on the wire.
-    public private(set) var delivery: SMTPDelivery = .immediate
+    public private(set) var delivery: SMTPDelivery {
+        get { deliveryBox?.value ?? SMTPDelivery() }
+        set { deliveryBox = newValue.isImmediate ? nil : DeliveryBox(newValue) }
+    }
+    /// A delivery other than immediate (a fault's delay or dribble), boxed: a session
+    /// replying plainly carries one word for it instead of 49 bytes.
+    private final class DeliveryBox: Sendable {
+        let value: SMTPDelivery
+        init(_ value: SMTPDelivery) { self.value = value }
+    }
+    private var deliveryBox: DeliveryBox?
     /// The last reply was the policy's choice, not the protocol's (a rule's
     /// 500 is no client error, and counts toward no error limit).
     public private(set) var decided = false
@@ -369,11 +401,7 @@ public struct SMTPSessionStateMachine: Sendable {
     /// Static, so the initialiser need not copy the whole machine to ask it.
     private static func baseCapabilities(_ configuration: SessionConfiguration, secured: Bool,
                                          proxyAuthorized: Bool) -> SessionCapabilities {
-        var base = configuration.capabilities
-        if proxyAuthorized {
-            base.xclient = configuration.xclient
-            base.xforward = configuration.xforward
-        }
+        var base = proxyAuthorized ? configuration.proxyCapabilities : configuration.capabilities
         if secured {
             base.startTLS = false
             base.authMechanisms = configuration.authMechanisms
