@@ -118,11 +118,20 @@ final class ProxyProtocolHandler: ChannelInboundHandler {
     private var buffered: ByteBuffer?
     private var done = false
     private var timer: Scheduled<Void>?
+    /// Where the connection is taken out when it ends: this handler, not the session's,
+    /// lives as long as the connection (a header refused means no session).
+    private let registry: ConnectionRegistry?
 
-    init(timeout: TimeAmount, logger: Logger, startSession: @escaping (any Channel, SocketAddress?) throws -> Void) {
+    init(timeout: TimeAmount, logger: Logger, registry: ConnectionRegistry? = nil,
+         startSession: @escaping (any Channel, SocketAddress?) throws -> Void) {
         self.timeout = timeout
         self.logger = logger
+        self.registry = registry
         self.startSession = startSession
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        registry?.remove(context.channel)
     }
 
     func channelActive(context: ChannelHandlerContext) {

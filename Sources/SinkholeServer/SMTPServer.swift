@@ -191,7 +191,9 @@ public final class SMTPServer: Service, Sendable {
             tls: tls,
             tlsProfile: tlsProfile,
             stopLimits: configuration.stopLimits,
-            logger: logger)
+            logger: logger,
+            // Behind a PROXY header the header's handler takes the connection out.
+            registry: proxyProtocol ? nil : registry)
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let remote = channel.remoteAddress
@@ -222,11 +224,17 @@ public final class SMTPServer: Service, Sendable {
                             clock: clocks.clock(for: channel.eventLoop),
                             secured: implicitTLS))
                     }
-                    if proxyProtocol {
-                        try handlers.addHandler(ProxyProtocolHandler(timeout: TimeAmount(configuration.idleTimeout), logger: logger,
-                                                                     startSession: startSession))
-                    } else {
-                        try startSession(channel, remote)
+                    do {
+                        if proxyProtocol {
+                            try handlers.addHandler(ProxyProtocolHandler(timeout: TimeAmount(configuration.idleTimeout), logger: logger,
+                                                                         registry: registry, startSession: startSession))
+                        } else {
+                            try startSession(channel, remote)
+                        }
+                    } catch {
+                        // No handler that takes the connection out was added: SwiftNIO closes it.
+                        registry.remove(channel)
+                        throw error
                     }
                 }
             }

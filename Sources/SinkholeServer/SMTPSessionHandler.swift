@@ -74,11 +74,19 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         var message: DiskMessage?
     }
     /// Where accepted messages are written (`--maildir`, `--dump-each`, `--dump-append`), smtp-sink's
-    /// `-c`, `-v`, `-s`, and the disk capture's transaction: one box, nil when none is on.
+    /// `-c`, `-v`, `-s`, the disk capture's transaction and the memory capture's: one box, nil
+    /// when none is on (a session without them carries a word, not 40 bytes more).
     private final class Extras {
         let disk: DiskCapture?
         let console: ConsoleOutput?
         var diskTransaction: DiskTransaction?
+        /// Bytes of the message reserved from the capture budget.
+        var captureReserved = 0
+        /// The message did not fit the capture budget: it is refused with 452 4.3.1.
+        var captureFull = false
+        /// With capture on: the command being answered, and the transaction's steps so far.
+        var captureCommand: String?
+        var transactionSteps: [CapturedMail.Step] = []
         init(disk: DiskCapture?, console: ConsoleOutput?) {
             self.disk = disk
             self.console = console
@@ -93,18 +101,26 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     }
     /// The listener's name, for captured mail.
     private var listenerName: String { shared.listenerName }
-    /// Bytes of the message reserved from the capture budget.
-    private var captureReserved = 0
+    private var captureReserved: Int {
+        get { extras?.captureReserved ?? 0 }
+        set { extras?.captureReserved = newValue }
+    }
+    private var captureFull: Bool {
+        get { extras?.captureFull ?? false }
+        set { extras?.captureFull = newValue }
+    }
+    private var captureCommand: String? {
+        get { extras?.captureCommand }
+        set { extras?.captureCommand = newValue }
+    }
     /// The buffer replies are written into, kept once the client sends a command and
     /// reused once SwiftNIO has written it out: no allocation per reply. An idle
-    /// connection (greeted, silent) holds none. Declared before a Bool, which takes the
-    /// byte an optional ByteBuffer leaves of its eight-byte stride.
+    /// connection (greeted, silent) holds none.
     private var replyBuffer: ByteBuffer?
-    /// The message did not fit the capture budget: it is refused with 452 4.3.1.
-    private var captureFull = false
-    /// With capture on: the command being answered, and the transaction's steps so far.
-    private var captureCommand: String?
-    private var transactionSteps: [CapturedMail.Step] = []
+    /// A handshake is under way: its failure is this session's end. (The one-byte fields
+    /// sit in the bytes an optional ByteBuffer or Int leaves of its stride: 24 bytes of
+    /// padding fewer in every handler.)
+    private var handshaking = false
     /// Where finished sessions' transcripts go (`--journal-max-sessions`); nil: not kept.
     private var journal: SessionJournal? { shared.journal }
     private var transcript: JournalWriter?
@@ -130,12 +146,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var tlsVersion: String? { tlsInfo?.version }
     private var tlsCipher: String? { tlsInfo?.cipher }
     private var tlsServerName: String? { tlsInfo?.serverName }
-    /// A handshake is under way: its failure is this session's end.
-    private var handshaking = false
     /// smtp-sink's `-M` and `-n`: what this session counts toward stopping.
     private var stopLimits: StopLimits? { shared.stopLimits }
-    /// A rule's `tls_garbage`: the ClientHello gets bytes that are no TLS.
-    private var answerHandshakeWithGarbage = false
 
     private var decoder: SMTPFrameDecoder
     /// Bytes of a line not yet complete, kept until the next read.
@@ -200,6 +212,12 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     // Int leaves of its stride).
     private let logsMessages: Bool
     private let wantsMessage: Bool
+    /// A rule's `tls_garbage`: the ClientHello gets bytes that are no TLS.
+    private var answerHandshakeWithGarbage = false
+    /// The listener speaks LMTP.
+    private let lmtp: Bool
+    /// The message went past the size limit: its content is read and dropped.
+    private var contentExceeded = false
     private var closing: Bool {
         get { halt.contains(.closing) }
         set { if newValue { halt.insert(.closing) } else { halt.remove(.closing) } }
@@ -216,16 +234,13 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var contentCheckAt = Int.max
     /// The message's text, for rules that read it and for capture.
     private var messageText: ByteBuffer?
+    /// The BDAT chunk being read is the message's last.
+    private var chunkLast = false
     /// Messages begun (354 sent), so a timer knows whether its message is still the one in DATA.
     private var dataStarts = 0
 
     // The message being received.
-    /// The BDAT chunk being read is the message's last.
-    private var chunkLast = false
-    /// The listener speaks LMTP.
-    private let lmtp: Bool
     private var contentSize = 0
-    private var contentExceeded = false
     private var headers: ByteBuffer?
     private var headersComplete = false
 
@@ -264,6 +279,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         let tlsProfile: CertificateProfile
         let stopLimits: StopLimits?
         let logger: Logger
+        /// Where the session handler takes its channel out when the connection ends; nil
+        /// where another handler does (a PROXY listener's) or nothing admitted it (tests).
+        let registry: ConnectionRegistry?
 
         init(
             lineLengthLimit: Int = SMTPDefaults.commandLineLengthLimit,
@@ -280,7 +298,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             tls: TLSServerContexts? = nil,
             tlsProfile: CertificateProfile = .valid,
             stopLimits: StopLimits? = nil,
-            logger: Logger
+            logger: Logger,
+            registry: ConnectionRegistry? = nil
         ) {
             self.lineLengthLimit = lineLengthLimit
             self.headerLogLimit = headerLogLimit
@@ -299,6 +318,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
             self.tlsProfile = tlsProfile
             self.stopLimits = stopLimits
             self.logger = logger
+            self.registry = registry
         }
     }
     private let shared: Shared
@@ -318,7 +338,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         self.shared = shared
         self.handshaking = secured
         let console = shared.console?.isActive == true ? shared.console : nil
-        self.extras = shared.disk == nil && console == nil ? nil : Extras(disk: shared.disk, console: console)
+        self.extras = shared.disk == nil && console == nil && shared.capture == nil
+            ? nil : Extras(disk: shared.disk, console: console)
         if let journal = shared.journal {
             transcript = JournalWriter(maxLines: journal.maxLines)
             journalRoom = journal.maxLines
@@ -343,6 +364,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        shared.registry?.remove(context.channel)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -908,9 +930,9 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         guard let command = captureCommand else { return }
         captureCommand = nil
         let isMail = command.prefix(4).uppercased() == "MAIL"
-        if isMail && reply.code.isPositive { transactionSteps.removeAll(keepingCapacity: true) }
+        if isMail && reply.code.isPositive { extras?.transactionSteps.removeAll(keepingCapacity: true) }
         guard session.reversePath != nil else { return }
-        transactionSteps.append(CapturedMail.Step(command: command, reply: Self.text(of: outgoing(reply)), decision: decisionText()))
+        extras?.transactionSteps.append(CapturedMail.Step(command: command, reply: Self.text(of: outgoing(reply)), decision: decisionText()))
     }
 
     private static func text(of reply: SMTPReply) -> String {
@@ -934,7 +956,12 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         guard let context else { return }
         journalRoom -= 1
         let ms = ((reading ? lastRead : context.eventLoop.now) - started).nanoseconds / 1_000_000
-        text.withContiguousStorageIfAvailable { transcript?.append(kind, at: ms, $0) }
+        if let clock, transcript?.lines == 0 {
+            // The greeting, most often the same as the last session's on this loop: shared.
+            text.withContiguousStorageIfAvailable { transcript?.appendFirst(kind, at: ms, $0, sharing: &clock.journalFirstLine) }
+        } else {
+            text.withContiguousStorageIfAvailable { transcript?.append(kind, at: ms, $0) }
+        }
     }
 
     private func note(_ kind: JournalEntry.Kind, _ text: String) {
@@ -1429,7 +1456,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                     recipients: captured.recipients,
                     clientIP: clientIP, helo: session.heloName ?? "", listener: listenerName,
                     message: Array(text.readableBytesView))
-                mail.transaction = transactionSteps
+                mail.transaction = extras?.transactionSteps ?? []
                 mail.authUser = session.authenticatedUser
                 mail.tls = tlsVersion.map { CapturedMail.TLS(version: $0, cipher: tlsCipher, serverName: tlsServerName) }
                 if let reply {

@@ -16,6 +16,10 @@ final class SessionClock {
     let tick: TimeAmount
     private var sessions: [SMTPSessionHandler] = []
     private var next: Scheduled<Void>?
+    /// The last journal transcript that began on this loop, as its first line alone: a
+    /// session whose first line (its greeting) is the same shares the bytes instead of
+    /// copying them (``JournalWriter/appendFirst(_:at:_:sharing:)``).
+    var journalFirstLine: [UInt8] = []
 
     init(eventLoop: any EventLoop, tick: TimeAmount) {
         self.eventLoop = eventLoop

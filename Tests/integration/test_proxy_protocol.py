@@ -11,6 +11,7 @@ import socket
 import ssl
 import struct
 import textwrap
+import time
 
 from conftest import HOSTNAME, RawClient
 
@@ -124,6 +125,53 @@ def test_a_connection_without_a_valid_header_is_closed_unanswered_and_logged(sin
     # The plain listener is not affected.
     plain = server.raw()
     assert plain.reply() == GREETING
+
+
+def test_a_proxy_connection_gives_its_slot_back_when_it_ends(sinkhole):
+    """--max-connections counts PROXY connections too, and each one's slot is given back
+    when it ends: with a refused header (no session was ever started) and after QUIT."""
+    server, port = start(sinkhole, "--max-connections", "1")
+    too_many = b"421 4.7.0 Too many connections\r\n"
+
+    def admitted(header: bytes) -> bytes:
+        """What the server sends to a connection that got the slot, read to the end. A slot is
+        given back once the server has closed the last connection: until then it is 421."""
+        deadline = time.monotonic() + 5
+        while True:
+            received = b""
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                    sock.sendall(header)
+                    while chunk := sock.recv(4096):
+                        received += chunk
+                        if received.endswith(b"221 2.0.0 Bye\r\n"):
+                            break
+                        if received.startswith(b"220 ") and received.endswith(b"\r\n"):
+                            sock.sendall(b"QUIT\r\n")
+            except ConnectionResetError:
+                # Refused for the limit: the 421 and a close with the header unread, which
+                # resets the connection (the header's handler reads what it refuses).
+                received = too_many
+            if received != too_many:
+                return received
+            assert time.monotonic() < deadline, "the slot was not given back within 5 s"
+
+    for _ in range(3):
+        # A connection without a valid header is closed without a word, and ends.
+        assert admitted(b"EHLO client.test\r\n") == b""
+        # One with a header gets its session, and ends with QUIT.
+        assert admitted(b"PROXY TCP4 192.0.2.17 198.51.100.1 40123 25\r\n") == \
+            f"220 {HOSTNAME} ESMTP sinkhole\r\n221 2.0.0 Bye\r\n".encode()
+    # While one is open, it is the one connection allowed.
+    held = client(server, port)
+    held.send(b"PROXY TCP4 192.0.2.18 198.51.100.1 40124 25\r\n")
+    deadline = time.monotonic() + 5
+    while held.reply() != GREETING:
+        assert time.monotonic() < deadline, "the slot was not given back within 5 s"
+        held = client(server, port)
+        held.send(b"PROXY TCP4 192.0.2.18 198.51.100.1 40124 25\r\n")
+    extra = server.raw()
+    assert extra.reply() == (421, [b"4.7.0 Too many connections"])
 
 
 def test_a_header_that_never_comes_is_refused_at_the_idle_timeout(sinkhole):

@@ -32,12 +32,13 @@ public struct JournalWriter: Sendable {
         self.maxLines = maxLines
     }
 
-    /// Room for the greeting alone while a connection is idle (10,000 idle
-    /// connections hold 10,000 of these), and for a session's worth once it talks.
+    /// Room for the greeting alone while a connection is idle, and for a session's worth
+    /// once it talks: at the second line (`lines` counts the line being added), which
+    /// also copies a first line shared by ``appendFirst(_:at:_:sharing:)`` once.
     @inline(__always)
     private mutating func makeRoom(_ needed: Int) {
         let wanted = bytes.count + needed
-        guard wanted > bytes.capacity else { return }
+        guard wanted > bytes.capacity || lines == 2 else { return }
         bytes.reserveCapacity(bytes.isEmpty ? max(wanted, 64) : max(wanted, 512, bytes.capacity * 2))
     }
 
@@ -54,6 +55,32 @@ public struct JournalWriter: Sendable {
         makeRoom(7 + length)
         withUnsafeBytes(of: header) { bytes.append(contentsOf: $0) }
         bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[..<length]))
+    }
+
+    /// Appends the transcript's first line, shared: where `entry` holds exactly the bytes
+    /// this line makes, the transcript takes that array (a reference, not a copy);
+    /// otherwise the line is appended as usual and `entry` becomes the transcript so far.
+    /// Sessions greeted alike then hold one copy of the greeting between them until they
+    /// talk (the next line copies it), so 10,000 idle connections hold no 10,000 copies.
+    public mutating func appendFirst(_ kind: JournalEntry.Kind, at milliseconds: Int64, _ text: UnsafeBufferPointer<UInt8>,
+                                     sharing entry: inout [UInt8]) {
+        guard lines == 0, bytes.isEmpty, maxLines > 0 else { return append(kind, at: milliseconds, text) }
+        let ms = UInt32(clamping: max(0, milliseconds))
+        let length = min(text.count, Int(UInt16.max))
+        let header: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
+            kind.rawValue, UInt8(truncatingIfNeeded: ms), UInt8(truncatingIfNeeded: ms >> 8),
+            UInt8(truncatingIfNeeded: ms >> 16), UInt8(truncatingIfNeeded: ms >> 24),
+            UInt8(truncatingIfNeeded: length), UInt8(truncatingIfNeeded: length >> 8))
+        let same = entry.count == 7 + length && entry.withUnsafeBytes { kept in
+            withUnsafeBytes(of: header) { kept.prefix(7).elementsEqual($0) } && kept.dropFirst(7).elementsEqual(text.prefix(length))
+        }
+        if same {
+            bytes = entry
+            lines = 1
+        } else {
+            append(kind, at: milliseconds, text)
+            entry = bytes
+        }
     }
 
     /// A line of up to three pieces joined by spaces (`rule r3`, `mode`,
