@@ -123,8 +123,8 @@ final class SMTPSessionHandler: ChannelInboundHandler {
     private var handshaking = false
     /// Where finished sessions' transcripts go (`--journal-max-sessions`); nil: not kept.
     private var journal: SessionJournal? { shared.journal }
-    private var transcript: JournalWriter?
-    private var startedWall = 0.0
+    /// This session's transcript; one that takes no line when no journal is kept.
+    private var transcript = JournalWriter(maxLines: 0)
     /// Lines the transcript still takes; past the cap a line costs one decrement.
     private var journalRoom = 0
     private var journalDropped = 0
@@ -372,7 +372,6 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         metrics?.connectionsTotal.increment()
         started = context.eventLoop.now
         lastRead = started
-        if journal != nil { startedWall = Self.wallClock() }
         clock?.register(self)
         if let console {
             console.converse(clientText, "connect", "")
@@ -479,7 +478,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
                 switch command {
                 case .quit: console?.quit()
                 case .rcpt: countRecipient(action, acceptedBefore: before)
-                case .ehlo, .helo: stripEnhanced = !session.capabilities.enhancedStatusCodes
+                case .ehlo, .helo: stripEnhanced = !session.enhancedStatusCodes
                 default: break
                 }
                 perform(action, delivery: session.delivery, context: context)
@@ -596,13 +595,16 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         // A message cut off (a timeout, the client gone) gives its capture budget back.
         abandonMessage()
         session.close()
-        if let journal, var transcript {
+        if let journal {
+            var transcript = transcript
+            self.transcript = JournalWriter(maxLines: 0)
             transcript.countDropped(journalDropped)
+            // The start from the end and the duration: no wall-clock time kept per session.
+            let ended = Self.wallClock()
             journal.add(JournalRecord(
                 clientIP: session.sessionSnapshot.clientIP ?? "", clientPort: remote?.port ?? 0, listener: listenerName,
-                mode: policy.mode, started: startedWall, ended: startedWall + Double(duration.nanoseconds) / 1e9,
+                mode: policy.mode, started: ended - Double(duration.nanoseconds) / 1e9, ended: ended,
                 outcome: (outcome ?? .clientClosed).rawValue, transcript: transcript))
-            self.transcript = nil
         }
         // Built only when the line is written: the metadata is an autoclosure.
         logger.info("connection", metadata: connectionMetadata(duration: duration))
@@ -956,11 +958,11 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         guard let context else { return }
         journalRoom -= 1
         let ms = ((reading ? lastRead : context.eventLoop.now) - started).nanoseconds / 1_000_000
-        if let clock, transcript?.lines == 0 {
+        if let clock, transcript.lines == 0 {
             // The greeting, most often the same as the last session's on this loop: shared.
-            text.withContiguousStorageIfAvailable { transcript?.appendFirst(kind, at: ms, $0, sharing: &clock.journalFirstLine) }
+            text.withContiguousStorageIfAvailable { transcript.appendFirst(kind, at: ms, $0, sharing: &clock.journalFirstLine) }
         } else {
-            text.withContiguousStorageIfAvailable { transcript?.append(kind, at: ms, $0) }
+            text.withContiguousStorageIfAvailable { transcript.append(kind, at: ms, $0) }
         }
     }
 
@@ -969,7 +971,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         journalRoom -= 1
         let ms = ((reading ? lastRead : context.eventLoop.now) - started).nanoseconds / 1_000_000
         var text = text
-        text.withUTF8 { transcript?.append(kind, at: ms, $0) }
+        text.withUTF8 { transcript.append(kind, at: ms, $0) }
     }
 
     /// Whole lines that arrive once sinkhole has stopped answering (closing, hanging).
@@ -991,7 +993,7 @@ final class SMTPSessionHandler: ChannelInboundHandler {
         if session.decided, journalRoom > 0, let record = policy.lastRecord {
             journalRoom -= 1
             let ms = ((reading ? lastRead : context?.eventLoop.now ?? lastRead) - started).nanoseconds / 1_000_000
-            transcript?.append(.decision, at: ms, record.layer.rawValue, record.source,
+            transcript.append(.decision, at: ms, record.layer.rawValue, record.source,
                                record.action == .reply ? nil : record.action.rawValue)
         }
     }

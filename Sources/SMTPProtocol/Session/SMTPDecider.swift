@@ -116,12 +116,33 @@ extension SMTPDecisionAction {
 
 /// How a reply goes on the wire: at once, after a delay, or slowly.
 public struct SMTPDelivery: Hashable, Sendable {
+    // Stored as three words with a sentinel for "none" (24 bytes, nothing to retain),
+    // not as optionals (49 bytes): every state machine and decision holds a delivery,
+    // and 10,000 idle connections hold 10,000 state machines. Inlinable, so asking an
+    // immediate one costs a compare in the caller's module.
+    @inlinable static var none: Int64 { .min }
+    @usableFromInline var delayNanoseconds = none
+    @usableFromInline var rate = Int.min
+    @usableFromInline var piece = Int.min
+
     /// Wait this long before acting (replying, closing). Later replies wait behind it.
-    public var delay: Duration?
+    /// Kept to the nanosecond (and to ±292 years).
+    @inlinable public var delay: Duration? {
+        get { delayNanoseconds == Self.none ? nil : .nanoseconds(delayNanoseconds) }
+        set { delayNanoseconds = newValue.map(Self.nanoseconds) ?? Self.none }
+    }
     /// Write the reply this many bytes a second (at least one byte a write).
-    public var bytesPerSecond: Int?
+    @inlinable public var bytesPerSecond: Int? {
+        get { rate == .min ? nil : rate }
+        set { rate = newValue.map { max($0, .min + 1) } ?? .min }
+    }
     /// Write the reply in pieces of this many bytes, one write each.
-    public var pieceSize: Int?
+    @inlinable public var pieceSize: Int? {
+        get { piece == .min ? nil : piece }
+        set { piece = newValue.map { max($0, .min + 1) } ?? .min }
+    }
+
+    @inlinable public init() {}
 
     public init(delay: Duration? = nil, bytesPerSecond: Int? = nil, pieceSize: Int? = nil) {
         self.delay = delay
@@ -129,9 +150,18 @@ public struct SMTPDelivery: Hashable, Sendable {
         self.pieceSize = pieceSize
     }
 
+    /// `duration` in nanoseconds, clamped to what an Int64 holds (the sentinel excluded).
+    @usableFromInline static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        let (sum, carry) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000)
+        if overflow || carry { return seconds < 0 ? none + 1 : .max }
+        return max(sum, none + 1)
+    }
+
     /// Computed, not stored: a static stored property costs a lazy-initialisation check on every use.
-    public static var immediate: SMTPDelivery { SMTPDelivery() }
-    public var isImmediate: Bool { delay == nil && bytesPerSecond == nil && pieceSize == nil }
+    @inlinable public static var immediate: SMTPDelivery { SMTPDelivery() }
+    @inlinable public var isImmediate: Bool { delayNanoseconds == Self.none && rate == .min && piece == .min }
 }
 
 /// What the session offers in its EHLO reply, and the limits that go with it.

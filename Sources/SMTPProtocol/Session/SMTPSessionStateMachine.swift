@@ -271,8 +271,29 @@ public struct SMTPSessionStateMachine: Sendable {
     /// What the session offers now: the configured set, or the policy's for this session.
     public private(set) var capabilities: SessionCapabilities {
         get { ownCapabilities?.value ?? configuredCapabilities }
-        set { ownCapabilities = newValue == configuredCapabilities ? nil : CapabilitiesBox(newValue) }
+        set {
+            ownCapabilities = CapabilitiesBox(newValue)
+            maxMessageSize = newValue.maxMessageSize
+            enhancedStatusCodes = newValue.enhancedStatusCodes
+        }
     }
+    /// Offers what the configuration offers this client (no box while TLS is off), or that
+    /// with a policy's `adjustments`. Without comparing sets: that cost more than the rest
+    /// of a connection's capabilities.
+    private mutating func offerBase(adjustedBy adjustments: CapabilityAdjustments? = nil) {
+        if adjustments == nil && !snapshot.tls {
+            ownCapabilities = nil
+            maxMessageSize = configuration.maxMessageSize
+            enhancedStatusCodes = configuration.enhancedStatusCodes
+        } else {
+            let base = baseCapabilities
+            capabilities = adjustments?.applied(to: base) ?? base
+        }
+    }
+    /// The limit on message content now in force (the capabilities'). Stored: the shell
+    /// asks it for every part of a message, and a computed property of this struct,
+    /// called from another module, copies all of it.
+    public private(set) var maxMessageSize = 0
     /// What the configuration offers this client, before TLS and the policy change it.
     private var configuredCapabilities: SessionCapabilities {
         proxyAuthorized ? configuration.proxyCapabilities : configuration.capabilities
@@ -288,17 +309,9 @@ public struct SMTPSessionStateMachine: Sendable {
     /// Recipients refused (by policy or limit) in the open transaction.
     public private(set) var refusedRecipients = 0
     /// How the last action's reply goes on the wire.
-    public private(set) var delivery: SMTPDelivery {
-        get { deliveryBox?.value ?? SMTPDelivery() }
-        set { deliveryBox = newValue.isImmediate ? nil : DeliveryBox(newValue) }
-    }
-    /// A delivery other than immediate (a fault's delay or dribble), boxed: a session
-    /// replying plainly carries one word for it instead of 49 bytes.
-    private final class DeliveryBox: Sendable {
-        let value: SMTPDelivery
-        init(_ value: SMTPDelivery) { self.value = value }
-    }
-    private var deliveryBox: DeliveryBox?
+    /// (Stored: the shell asks it for every reply, and a computed property of this struct,
+    /// called from another module, copies all of it.)
+    public private(set) var delivery: SMTPDelivery = .immediate
     /// The last reply was the policy's choice, not the protocol's (a rule's
     /// 500 is no client error, and counts toward no error limit).
     public private(set) var decided = false
@@ -319,6 +332,8 @@ public struct SMTPSessionStateMachine: Sendable {
     /// Stored, not computed: the shell asks it for every line, and a computed
     /// property of this struct, called from another module, copied all of it.
     public private(set) var awaitingAuthResponse = false
+    /// The capabilities offer ENHANCEDSTATUSCODES (stored, like ``maxMessageSize``).
+    public private(set) var enhancedStatusCodes = true
     /// Recipients refused but kept for captured mail (`deliver: true`), with their parameters.
     private var keptRecipients: [(ForwardPath, [MailParameter])] = []
     /// Indexes in ``recipients`` accepted but not kept (`deliver: false`).
@@ -366,8 +381,8 @@ public struct SMTPSessionStateMachine: Sendable {
         self.configuration = configuration
         self.snapshot = SessionSnapshot(clientIP: clientIP)
         self.proxyAuthorized = proxyAuthorized
-        self.capabilities = Self.baseCapabilities(configuration, secured: secured, proxyAuthorized: proxyAuthorized)
         if secured { snapshot.tls = true }
+        offerBase()
     }
 
 
@@ -441,8 +456,6 @@ public struct SMTPSessionStateMachine: Sendable {
     public var isReceivingData: Bool { state == .receivingData }
     /// `true` while a refused BDAT chunk's octets are read and dropped.
     public var isClosed: Bool { state == .closed }
-    /// The limit on message content now in force.
-    public var maxMessageSize: Int { capabilities.maxMessageSize }
 
     /// The first reply of the session: the greeting, or what the policy puts in its place.
     /// A reply at connect other than a `421` leaves the session open (as smtp-sink's `-f CONNECT` does).
@@ -481,14 +494,13 @@ public struct SMTPSessionStateMachine: Sendable {
             let decision = decide(.lhlo(domain), &decider)
             guard decision.action.takesEffect else { return finish(decision, normal: .ok) }
             startOver(helo: domain, extended: true)
-            let base = baseCapabilities
-            capabilities = decision.adjustments?.applied(to: base) ?? base
+            offerBase(adjustedBy: decision.adjustments)
             return finish(decision, normal: replies.ehlo(capabilities))
         case .helo(let domain):
             let decision = decide(.helo(domain), &decider)
             guard decision.action.takesEffect else { return finish(decision, normal: .ok) }
             startOver(helo: domain, extended: false)
-            capabilities = baseCapabilities
+            offerBase()
             return finish(decision, normal: replies.helo)
         case .ehlo where !configuration.esmtp:
             // An SMTP server of RFC 821's day: EHLO is no command it knows (RFC 5321 §4.1.4).
@@ -497,8 +509,7 @@ public struct SMTPSessionStateMachine: Sendable {
             let decision = decide(.ehlo(domain), &decider)
             guard decision.action.takesEffect else { return finish(decision, normal: .ok) }
             startOver(helo: domain, extended: true)
-            let base = baseCapabilities
-            capabilities = decision.adjustments?.applied(to: base) ?? base
+            offerBase(adjustedBy: decision.adjustments)
             tlsProfile = decision.adjustments?.tlsProfile
             return finish(decision, normal: replies.ehlo(capabilities))
         case .mail(let from, let parameters):
@@ -584,8 +595,8 @@ public struct SMTPSessionStateMachine: Sendable {
         deliver = nil
         guard state == .receivingData else { return .none }
         defer { if state == .receivingData { resetTransaction(); state = .ready } }
-        if exceededLimit || size > capabilities.maxMessageSize {
-            return eachRecipient(replies.messageTooBig(limit: capabilities.maxMessageSize))
+        if exceededLimit || size > maxMessageSize {
+            return eachRecipient(replies.messageTooBig(limit: maxMessageSize))
         }
         if storageFull { return eachRecipient(replies.adapt(.insufficientStorage)) }
         if configuration.lmtp { return deliverEach(size: size, message: message, queueID: queueID, decider: &decider) }
@@ -634,8 +645,8 @@ public struct SMTPSessionStateMachine: Sendable {
         var declaredUTF8 = false
         for parameter in parameters {
             switch parameter {
-            case .size(let declared) where declared > capabilities.maxMessageSize:
-                return .reply(replies.messageTooBig(limit: capabilities.maxMessageSize))
+            case .size(let declared) where declared > maxMessageSize:
+                return .reply(replies.messageTooBig(limit: maxMessageSize))
             case .other(let keyword, _) where !capabilities.accepts(keyword.uppercased(), onMail: true):
                 return .reply(replies.adapt(.unsupportedParameter(keyword.uppercased())))
             case .dsn(let keyword, _) where !capabilities.accepts(keyword.rawValue, onMail: true):
@@ -682,7 +693,7 @@ public struct SMTPSessionStateMachine: Sendable {
         snapshot.heloName = nil
         snapshot.extended = false
         snapshot.tls = true
-        capabilities = baseCapabilities
+        offerBase()
         state = .greeted
         if case .proceedWith(let reply) = decision.action { return .startTLS(reply) }
         return .startTLS(replies.readyToStartTLS)
@@ -871,7 +882,7 @@ public struct SMTPSessionStateMachine: Sendable {
             // Postfix's XCLIENT: as if the client had just connected (the HELO name stays as given).
             resetTransaction()
             state = .greeted
-            capabilities = baseCapabilities
+            offerBase()
         }
         return finish(decision, normal: normal)
     }
@@ -898,11 +909,11 @@ public struct SMTPSessionStateMachine: Sendable {
         if let refusal { return refuseChunk(size: size, last: last, refusal) }
         let first = chunkedOctets == nil
         let before = chunkedOctets ?? 0
-        if size > capabilities.maxMessageSize - before {
+        if size > maxMessageSize - before {
             // Read and dropped, then 552; the transaction is over (RFC 3030 §4.2).
             resetTransaction()
             state = .ready
-            return refuseChunk(size: size, last: last, replies.messageTooBig(limit: capabilities.maxMessageSize))
+            return refuseChunk(size: size, last: last, replies.messageTooBig(limit: maxMessageSize))
         }
         let decision = decide(.bdat(size: size, last: last), &decider)
         switch decision.action {
@@ -955,10 +966,10 @@ public struct SMTPSessionStateMachine: Sendable {
             return .reply(reply)
         case .accepted(let size, let last, let reply, let delivery):
             let total = chunkedOctets ?? size
-            if exceededLimit || total > capabilities.maxMessageSize {
+            if exceededLimit || total > maxMessageSize {
                 resetTransaction()
                 state = .ready
-                return .reply(replies.messageTooBig(limit: capabilities.maxMessageSize))
+                return .reply(replies.messageTooBig(limit: maxMessageSize))
             }
             guard last else {
                 state = .transaction

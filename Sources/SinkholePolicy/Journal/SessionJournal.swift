@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
 
 /// One line of a session's transcript.
@@ -23,13 +28,17 @@ public struct JournalEntry: Hashable, Sendable {
 /// no string per line. Kind (1 byte), milliseconds (4), length (2), text.
 public struct JournalWriter: Sendable {
     public private(set) var bytes: [UInt8] = []
-    public private(set) var lines = 0
     /// Lines not kept once the cap was reached.
     public private(set) var dropped = 0
-    public let maxLines: Int
+    // The count and the cap in 32 bits each: 24 bytes in all, held by every session
+    // handler (the cap past two billion lines is two billion).
+    private var lineCount: Int32 = 0
+    private let maxLineCount: Int32
+    public var lines: Int { Int(lineCount) }
+    public var maxLines: Int { Int(maxLineCount) }
 
     public init(maxLines: Int) {
-        self.maxLines = maxLines
+        maxLineCount = Int32(clamping: max(0, maxLines))
     }
 
     /// Room for the greeting alone while a connection is idle, and for a session's worth
@@ -38,14 +47,14 @@ public struct JournalWriter: Sendable {
     @inline(__always)
     private mutating func makeRoom(_ needed: Int) {
         let wanted = bytes.count + needed
-        guard wanted > bytes.capacity || lines == 2 else { return }
+        guard wanted > bytes.capacity || lineCount == 2 else { return }
         bytes.reserveCapacity(bytes.isEmpty ? max(wanted, 64) : max(wanted, 512, bytes.capacity * 2))
     }
 
     /// Appends one line: its header and a copy of its bytes, no other allocation.
     public mutating func append(_ kind: JournalEntry.Kind, at milliseconds: Int64, _ text: UnsafeBufferPointer<UInt8>) {
-        guard lines < maxLines else { dropped += 1; return }
-        lines += 1
+        guard lineCount < maxLineCount else { dropped += 1; return }
+        lineCount += 1
         let ms = UInt32(clamping: max(0, milliseconds))
         let length = min(text.count, Int(UInt16.max))
         let header: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
@@ -64,7 +73,7 @@ public struct JournalWriter: Sendable {
     /// talk (the next line copies it), so 10,000 idle connections hold no 10,000 copies.
     public mutating func appendFirst(_ kind: JournalEntry.Kind, at milliseconds: Int64, _ text: UnsafeBufferPointer<UInt8>,
                                      sharing entry: inout [UInt8]) {
-        guard lines == 0, bytes.isEmpty, maxLines > 0 else { return append(kind, at: milliseconds, text) }
+        guard lineCount == 0, bytes.isEmpty, maxLineCount > 0 else { return append(kind, at: milliseconds, text) }
         let ms = UInt32(clamping: max(0, milliseconds))
         let length = min(text.count, Int(UInt16.max))
         let header: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
@@ -72,11 +81,12 @@ public struct JournalWriter: Sendable {
             UInt8(truncatingIfNeeded: ms >> 16), UInt8(truncatingIfNeeded: ms >> 24),
             UInt8(truncatingIfNeeded: length), UInt8(truncatingIfNeeded: length >> 8))
         let same = entry.count == 7 + length && entry.withUnsafeBytes { kept in
-            withUnsafeBytes(of: header) { kept.prefix(7).elementsEqual($0) } && kept.dropFirst(7).elementsEqual(text.prefix(length))
+            withUnsafeBytes(of: header) { memcmp(kept.baseAddress!, $0.baseAddress!, 7) == 0 }
+                && (length == 0 || memcmp(kept.baseAddress! + 7, text.baseAddress!, length) == 0)
         }
         if same {
             bytes = entry
-            lines = 1
+            lineCount = 1
         } else {
             append(kind, at: milliseconds, text)
             entry = bytes
@@ -87,11 +97,11 @@ public struct JournalWriter: Sendable {
     /// `trigger rcpt (disconnect)`), without building the string first.
     public mutating func append(_ kind: JournalEntry.Kind, at milliseconds: Int64, _ first: String, _ second: String?,
                                 _ third: String?) {
-        guard lines < maxLines else { dropped += 1; return }
+        guard lineCount < maxLineCount else { dropped += 1; return }
         var first = first, second = second ?? "", third = third ?? ""
         let length = first.utf8.count + (second.isEmpty ? 0 : second.utf8.count + 1) + (third.isEmpty ? 0 : third.utf8.count + 1)
         guard length <= Int(UInt16.max) else { return }
-        lines += 1
+        lineCount += 1
         let ms = UInt32(clamping: max(0, milliseconds))
         let header: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
             kind.rawValue, UInt8(truncatingIfNeeded: ms), UInt8(truncatingIfNeeded: ms >> 8),
