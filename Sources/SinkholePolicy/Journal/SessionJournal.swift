@@ -51,16 +51,22 @@ public struct JournalWriter: Sendable {
         bytes.reserveCapacity(bytes.isEmpty ? max(wanted, 64) : max(wanted, 512, bytes.capacity * 2))
     }
 
+    /// A line's header: kind (1 byte), milliseconds (4), length (2), little-endian.
+    @inline(__always)
+    private static func header(_ kind: JournalEntry.Kind, _ ms: UInt32, _ length: Int)
+        -> (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) {
+        (kind.rawValue, UInt8(truncatingIfNeeded: ms), UInt8(truncatingIfNeeded: ms >> 8),
+         UInt8(truncatingIfNeeded: ms >> 16), UInt8(truncatingIfNeeded: ms >> 24),
+         UInt8(truncatingIfNeeded: length), UInt8(truncatingIfNeeded: length >> 8))
+    }
+
     /// Appends one line: its header and a copy of its bytes, no other allocation.
     public mutating func append(_ kind: JournalEntry.Kind, at milliseconds: Int64, _ text: UnsafeBufferPointer<UInt8>) {
         guard lineCount < maxLineCount else { dropped += 1; return }
         lineCount += 1
         let ms = UInt32(clamping: max(0, milliseconds))
         let length = min(text.count, Int(UInt16.max))
-        let header: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
-            kind.rawValue, UInt8(truncatingIfNeeded: ms), UInt8(truncatingIfNeeded: ms >> 8),
-            UInt8(truncatingIfNeeded: ms >> 16), UInt8(truncatingIfNeeded: ms >> 24),
-            UInt8(truncatingIfNeeded: length), UInt8(truncatingIfNeeded: length >> 8))
+        let header = Self.header(kind, ms, length)
         makeRoom(7 + length)
         withUnsafeBytes(of: header) { bytes.append(contentsOf: $0) }
         bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[..<length]))
@@ -76,10 +82,7 @@ public struct JournalWriter: Sendable {
         guard lineCount == 0, bytes.isEmpty, maxLineCount > 0 else { return append(kind, at: milliseconds, text) }
         let ms = UInt32(clamping: max(0, milliseconds))
         let length = min(text.count, Int(UInt16.max))
-        let header: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
-            kind.rawValue, UInt8(truncatingIfNeeded: ms), UInt8(truncatingIfNeeded: ms >> 8),
-            UInt8(truncatingIfNeeded: ms >> 16), UInt8(truncatingIfNeeded: ms >> 24),
-            UInt8(truncatingIfNeeded: length), UInt8(truncatingIfNeeded: length >> 8))
+        let header = Self.header(kind, ms, length)
         let same = entry.count == 7 + length && entry.withUnsafeBytes { kept in
             withUnsafeBytes(of: header) { memcmp(kept.baseAddress!, $0.baseAddress!, 7) == 0 }
                 && (length == 0 || memcmp(kept.baseAddress! + 7, text.baseAddress!, length) == 0)
@@ -103,10 +106,7 @@ public struct JournalWriter: Sendable {
         guard length <= Int(UInt16.max) else { return }
         lineCount += 1
         let ms = UInt32(clamping: max(0, milliseconds))
-        let header: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
-            kind.rawValue, UInt8(truncatingIfNeeded: ms), UInt8(truncatingIfNeeded: ms >> 8),
-            UInt8(truncatingIfNeeded: ms >> 16), UInt8(truncatingIfNeeded: ms >> 24),
-            UInt8(truncatingIfNeeded: length), UInt8(truncatingIfNeeded: length >> 8))
+        let header = Self.header(kind, ms, length)
         makeRoom(7 + length)
         withUnsafeBytes(of: header) { bytes.append(contentsOf: $0) }
         first.withUTF8 { bytes.append(contentsOf: $0) }
