@@ -151,6 +151,8 @@ public struct SMTPDelivery: Hashable, Sendable {
     }
 
     /// `duration` in nanoseconds, clamped to what an Int64 holds (the sentinel excluded).
+    /// Not SwiftNIO's `TimeAmount(duration)`: that clamps a large negative duration to
+    /// the largest positive one (DeliveryTests catches it).
     @usableFromInline static func nanoseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
         let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)

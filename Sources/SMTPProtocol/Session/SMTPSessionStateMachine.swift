@@ -410,14 +410,8 @@ public struct SMTPSessionStateMachine: Sendable {
 
     /// What the session offers before the policy's changes: STARTTLS only until TLS is on.
     private var baseCapabilities: SessionCapabilities {
-        Self.baseCapabilities(configuration, secured: snapshot.tls, proxyAuthorized: proxyAuthorized)
-    }
-
-    /// Static, so the initialiser need not copy the whole machine to ask it.
-    private static func baseCapabilities(_ configuration: SessionConfiguration, secured: Bool,
-                                         proxyAuthorized: Bool) -> SessionCapabilities {
-        var base = proxyAuthorized ? configuration.proxyCapabilities : configuration.capabilities
-        if secured {
+        var base = configuredCapabilities
+        if snapshot.tls {
             base.startTLS = false
             base.authMechanisms = configuration.authMechanisms
         }
