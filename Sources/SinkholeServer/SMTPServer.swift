@@ -157,14 +157,20 @@ public final class SMTPServer: Service, Sendable {
         let metrics = metrics
         let clocks = clocks
         // maxMessagesPerRead, the receive allocator and writeSpinCount keep SwiftNIO's defaults
-        // (4, adaptive from 2 KiB, 16): setting an option on every accepted channel costs about
-        // 800 instructions, and no other value measured better (bench/RESULTS.md, issue 16).
+        // (4, adaptive from 2 KiB, 16): a child channel option is applied through futures on
+        // every accepted channel, and no other value measured better (bench/RESULTS.md, issue 16).
         var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: Int32(configuration.backlog))
         if address.unixPath == nil {
             bootstrap = bootstrap
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .serverChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            #if !os(Linux)
+            // Linux's accepted sockets inherit TCP_NODELAY from the listener (checked by
+            // test_every_accepted_connection_has_tcp_nodelay); a child channel option would cost
+            // about 9,000 instructions a connection in SwiftNIO's option futures.
+            bootstrap = bootstrap.childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            #endif
             if let window = configuration.tcpWindow {
                 // Set on the listening socket, so accepted ones inherit it before the handshake sets the window scale.
                 bootstrap = bootstrap.serverChannelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(window))
@@ -194,50 +200,61 @@ public final class SMTPServer: Service, Sendable {
             logger: logger,
             // Behind a PROXY header the header's handler takes the connection out.
             registry: proxyProtocol ? nil : registry)
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let remote = channel.remoteAddress
-                    let handlers = channel.pipeline.syncOperations
-                    guard registry.admit(channel) else {
-                        logger.notice("limit_exceeded", metadata: [
-                            "client": "\(remote.map(Self.describe) ?? "unknown")",
-                            "limit": "max_connections", "max": "\(configuration.maxConnections)",
-                        ])
-                        metrics?.connectionsRefused.increment()
-                        try handlers.addHandler(RefuseConnectionHandler(reply: session.replies.adapt(.tooManyConnections)))
-                        return
-                    }
-                    let mode = modes.current
-                    // The session's handlers; behind a PROXY header, once it named the client.
-                    let startSession = { (channel: any Channel, remote: SocketAddress?) throws in
-                        let handlers = channel.pipeline.syncOperations
-                        if implicitTLS, let tls {
-                            try handlers.addHandler(TLSHelloTap())
-                            try handlers.addHandler(NIOSSLServerHandler(context: tls.context(tlsProfile)))
-                        }
-                        try handlers.addHandler(SMTPSessionHandler(
-                            shared: shared,
-                            configuration: session,
-                            policy: SessionPolicy(mode: mode, context: context),
-                            remote: remote,
-                            proxyAuthorized: Self.mayProxy(remote, configuration.xclientFrom),
-                            clock: clocks.clock(for: channel.eventLoop),
-                            secured: implicitTLS))
-                    }
-                    do {
-                        if proxyProtocol {
-                            try handlers.addHandler(ProxyProtocolHandler(timeout: TimeAmount(configuration.idleTimeout), logger: logger,
-                                                                         registry: registry, startSession: startSession))
-                        } else {
-                            try startSession(channel, remote)
-                        }
-                    } catch {
-                        // No handler that takes the connection out was added: SwiftNIO closes it.
-                        registry.remove(channel)
-                        throw error
-                    }
-                }
+        // The session's handlers; behind a PROXY header, once it named the client. Made
+        // once per listener, not per connection.
+        let startSession = { @Sendable (channel: any Channel, remote: SocketAddress?, mode: Mode) throws in
+            let handlers = channel.pipeline.syncOperations
+            if implicitTLS, let tls {
+                try handlers.addHandler(TLSHelloTap())
+                try handlers.addHandler(NIOSSLServerHandler(context: tls.context(tlsProfile)))
             }
+            try handlers.addHandler(SMTPSessionHandler(
+                shared: shared,
+                configuration: session,
+                policy: SessionPolicy(mode: mode, context: context),
+                remote: remote,
+                proxyAuthorized: Self.mayProxy(remote, configuration.xclientFrom),
+                clock: clocks.clock(for: channel.eventLoop),
+                secured: implicitTLS))
+        }
+        let setUp = { @Sendable (channel: any Channel) throws in
+            let remote = channel.remoteAddress
+            let handlers = channel.pipeline.syncOperations
+            guard registry.admit(channel) else {
+                logger.notice("limit_exceeded", metadata: [
+                    "client": "\(remote.map(Self.describe) ?? "unknown")",
+                    "limit": "max_connections", "max": "\(configuration.maxConnections)",
+                ])
+                metrics?.connectionsRefused.increment()
+                try handlers.addHandler(RefuseConnectionHandler(reply: session.replies.adapt(.tooManyConnections)))
+                return
+            }
+            let mode = modes.current
+            do {
+                if proxyProtocol {
+                    try handlers.addHandler(ProxyProtocolHandler(timeout: TimeAmount(configuration.idleTimeout), logger: logger,
+                                                                 registry: registry,
+                                                                 startSession: { try startSession($0, $1, mode) }))
+                } else {
+                    try startSession(channel, remote, mode)
+                }
+            } catch {
+                // No handler that takes the connection out was added: SwiftNIO closes it.
+                registry.remove(channel)
+                throw error
+            }
+        }
+        // SwiftNIO's event loops hand out one cached succeeded future: no future is made
+        // and freed for every connection (with its generic metadata lookups, about 2,000
+        // instructions; bench/RESULTS.md, issue 16).
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
+            do {
+                try setUp(channel)
+                return channel.eventLoop.makeSucceededVoidFuture()
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
+            }
+        }
         return (bootstrap.childChannelInitializer(initializer), initializer)
     }
 

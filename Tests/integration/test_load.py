@@ -1,5 +1,8 @@
 """A 50 MiB message (memory stays flat) and 500 concurrent sessions."""
 
+import ctypes
+import os
+import socket
 import threading
 import time
 
@@ -119,3 +122,53 @@ def test_500_concurrent_sessions_are_all_answered(sinkhole, record_property):
     client = server.smtp()
     assert client.noop() == (250, b"2.0.0 OK")
     client.quit()
+
+
+SYS_PIDFD_GETFD = 438  # the same number on every Linux architecture
+
+
+def accepted_socket(server_pid: int, client: socket.socket) -> socket.socket:
+    """The server's end of `client`'s connection, duplicated into this process
+    with pidfd_getfd(2) (Linux 5.6; the server is our child, so we may)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(server_pid)
+    try:
+        for name in os.listdir(f"/proc/{server_pid}/fd"):
+            try:
+                if not os.readlink(f"/proc/{server_pid}/fd/{name}").startswith("socket:"):
+                    continue
+            except FileNotFoundError:
+                continue
+            fd = libc.syscall(SYS_PIDFD_GETFD, pidfd, int(name), 0)
+            assert fd >= 0, f"pidfd_getfd: {os.strerror(ctypes.get_errno())}"
+            dup = socket.socket(fileno=fd)
+            try:
+                if dup.type == socket.SOCK_STREAM and dup.family == socket.AF_INET and \
+                        dup.getpeername() == client.getsockname():
+                    return dup
+            except OSError:
+                pass  # a listening socket has no peer
+            dup.close()
+    finally:
+        os.close(pidfd)
+    raise AssertionError(f"no socket of pid {server_pid} is connected to {client.getsockname()}")
+
+
+def test_every_accepted_connection_has_tcp_nodelay(sinkhole):
+    # sinkhole sets TCP_NODELAY on the listening socket only: Linux's accepted sockets
+    # inherit it, and setting it again on each would cost SwiftNIO's option futures for
+    # every connection (bench/RESULTS.md, issue 16). Without it, Nagle would hold a
+    # reply written in two parts until the client's delayed ACK, 40 ms a time.
+    server = sinkhole("--mode", "accept")
+    clients = [server.raw() for _ in range(3)]
+    try:
+        for client in clients:
+            assert client.reply1()[0] == 220
+            accepted = accepted_socket(server.pid, client.sock)
+            try:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+            finally:
+                accepted.close()
+    finally:
+        for client in clients:
+            client.close()
