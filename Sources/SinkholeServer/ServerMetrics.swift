@@ -21,7 +21,7 @@ public final class ServerMetrics: Sendable {
     private let messages: (accepted: Counter, refused: Counter, tooBig: Counter)
     private let replies = Mutex(ReplyCounters())
     /// The counters of each distinct decision record (bounded: rule ids, trigger verbs, a few layers and actions).
-    private let policyCounters = Mutex<[DecisionRecord: [Counter]]>([:])
+    private let policyCounters = Mutex(PolicyCounters())
 
     public static let sessionDurationLabel = "sinkhole_session_duration_seconds"
     /// From a quick QUIT to the 30-minute session limit.
@@ -81,7 +81,9 @@ public final class ServerMetrics: Sendable {
     /// not a dictionary: a message has a handful of distinct replies, and hashing
     /// the command's name for each reply cost more than the search.
     struct Tally {
-        private(set) var replies: [(key: ReplyKey, count: Int)] = []
+        /// Each key with its counter once a flush has found it: the session's later
+        /// flushes (one per message) increment it without the lock or the search.
+        private(set) var replies: [(key: ReplyKey, count: Int, counter: Counter?)] = []
         var bytes = 0
         /// By ``MessageOutcome``.
         private(set) var messages = (accepted: 0, refused: 0, tooBig: 0)
@@ -93,8 +95,21 @@ public final class ServerMetrics: Sendable {
                 replies[index].count += 1
                 return
             }
-            replies.append((ReplyKey(code: code, command: command), 1))
+            // Room for a transaction's replies at once (MAIL, RCPT, DATA, end of data): one
+            // allocation where growing one by one made three.
+            if replies.capacity == 0 { replies.reserveCapacity(4) }
+            replies.append((ReplyKey(code: code, command: command), 1, nil))
         }
+
+        /// The keys with no counter yet, from the first: keys are only ever appended, and
+        /// a flush gives every key its counter.
+        var firstUnresolved: Int {
+            var index = replies.endIndex
+            while index > 0 && replies[index - 1].counter == nil { index -= 1 }
+            return index
+        }
+
+        mutating func resolve(_ index: Int, _ counter: Counter) { replies[index].counter = counter }
 
         mutating func countMessage(_ outcome: MessageOutcome) {
             switch outcome {
@@ -123,15 +138,29 @@ public final class ServerMetrics: Sendable {
     /// distinct record's counters are made once and kept, so a flush takes one
     /// lock and allocates nothing.
     func add(_ records: [DecisionRecord]) {
-        let counters = policyCounters.withLock { cache in
-            records.map { record in
-                if let counters = cache[record] { return counters }
-                let counters = makeCounters(record)
-                cache[record] = counters
-                return counters
+        // Incremented under the lock, as the replies are: no array of counters per flush.
+        policyCounters.withLock { cache in
+            for record in records {
+                for counter in cache.counters(for: record, make: makeCounters) { counter.increment() }
             }
         }
-        for list in counters { for counter in list { counter.increment() } }
+    }
+
+    /// The counters made so far for each decision record. As with the replies, the first
+    /// few records (a mode's or a rule's, repeated for every session of a load run) are
+    /// searched in order: comparing a record's fields costs less than hashing them.
+    struct PolicyCounters {
+        private var first: [(record: DecisionRecord, counters: [Counter])] = []
+        private var rest: [DecisionRecord: [Counter]] = [:]
+        private static let inOrder = 16
+
+        mutating func counters(for record: DecisionRecord, make: (DecisionRecord) -> [Counter]) -> [Counter] {
+            for entry in first where entry.record == record { return entry.counters }
+            if let counters = rest[record] { return counters }
+            let counters = make(record)
+            if first.count < Self.inOrder { first.append((record, counters)) } else { rest[record] = counters }
+            return counters
+        }
     }
 
     private func makeCounters(_ record: DecisionRecord) -> [Counter] {
@@ -155,22 +184,27 @@ public final class ServerMetrics: Sendable {
         return counters
     }
 
-    func add(_ tally: Tally) {
+    func add(_ tally: inout Tally) {
         if tally.bytes > 0 { bytesReceived.increment(by: tally.bytes) }
         if tally.messages.accepted > 0 { messages.accepted.increment(by: tally.messages.accepted) }
         if tally.messages.refused > 0 { messages.refused.increment(by: tally.messages.refused) }
         if tally.messages.tooBig > 0 { messages.tooBig.increment(by: tally.messages.tooBig) }
         guard !tally.replies.isEmpty else { return }
-        // Incremented under the lock (a counter's increment takes no lock of ours): no
-        // array of counters is built for every message.
-        replies.withLock { cache in
-            for (key, count) in tally.replies where count > 0 {
-                cache.counter(for: key) {
-                    Counter(label: "sinkhole_replies_total", dimensions: [("code", String(key.code)), ("command", key.command)],
-                            factory: factory)
-                }.increment(by: count)
+        let first = tally.firstUnresolved
+        if first < tally.replies.count {
+            // New keys: their counters, found or made under the lock, stay in the tally.
+            replies.withLock { cache in
+                for index in first..<tally.replies.count {
+                    let key = tally.replies[index].key
+                    tally.resolve(index, cache.counter(for: key) {
+                        Counter(label: "sinkhole_replies_total", dimensions: [("code", String(key.code)), ("command", key.command)],
+                                factory: factory)
+                    })
+                }
             }
         }
+        // A counter's increment is its own (atomic): no lock of ours.
+        for entry in tally.replies where entry.count > 0 { entry.counter?.increment(by: entry.count) }
     }
 
     /// The reply counters made so far. The first few (code, command) pairs, which a

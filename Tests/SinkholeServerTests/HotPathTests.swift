@@ -1,3 +1,4 @@
+import MetricsTestKit
 import NIOCore
 import Testing
 
@@ -51,6 +52,35 @@ struct TallyTests {
         tally.countReply(code: 221, command: "QUIT")
         #expect(tally.replies.filter { $0.count > 0 }.map { "\($0.key.code) \($0.key.command) \($0.count)" }
                 == ["250 RCPT 1", "221 QUIT 1"])
+    }
+
+    @Test("A flush finds each key's counter once; later flushes increment it directly, and new keys get theirs")
+    func countersStay() throws {
+        let recorded = TestMetrics()
+        let metrics = ServerMetrics(factory: recorded)
+        func total(_ command: String) throws -> Int64 {
+            try recorded.expectCounter("sinkhole_replies_total", [("code", "250"), ("command", command)]).totalValue
+        }
+        var tally = ServerMetrics.Tally()
+        tally.countReply(code: 250, command: "MAIL")
+        #expect(tally.firstUnresolved == 0)
+        metrics.add(&tally)
+        #expect(tally.firstUnresolved == 1)
+        tally.reset()
+        tally.countReply(code: 250, command: "MAIL")
+        tally.countReply(code: 250, command: "RCPT")
+        #expect(tally.firstUnresolved == 1)
+        metrics.add(&tally)
+        #expect(tally.firstUnresolved == 2)
+        tally.reset()
+        metrics.add(&tally)  // every count 0: nothing more
+        #expect(try total("MAIL") == 2)
+        #expect(try total("RCPT") == 1)
+        // Another session's tally finds the same counters.
+        var other = ServerMetrics.Tally()
+        other.countReply(code: 250, command: "MAIL")
+        metrics.add(&other)
+        #expect(try total("MAIL") == 3)
     }
 
     @Test("Past 32 keys a reset lets them go")
