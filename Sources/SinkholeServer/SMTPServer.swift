@@ -208,6 +208,7 @@ public final class SMTPServer: Service, Sendable {
                 try handlers.addHandler(TLSHelloTap())
                 try handlers.addHandler(NIOSSLServerHandler(context: tls.context(tlsProfile)))
             }
+            // Named: SwiftNIO would otherwise make a name ("handler0") for every connection.
             try handlers.addHandler(SMTPSessionHandler(
                 shared: shared,
                 configuration: session,
@@ -215,7 +216,7 @@ public final class SMTPServer: Service, Sendable {
                 remote: remote,
                 proxyAuthorized: Self.mayProxy(remote, configuration.xclientFrom),
                 clock: clocks.clock(for: channel.eventLoop),
-                secured: implicitTLS))
+                secured: implicitTLS), name: "smtp-session")
         }
         let setUp = { @Sendable (channel: any Channel) throws in
             let remote = channel.remoteAddress

@@ -79,7 +79,8 @@ final class SessionClock {
 /// The clock of each event loop, made on first use by a connection on that loop.
 final class SessionClocks: Sendable {
     private let tick: TimeAmount
-    private let clocks = Mutex<[ObjectIdentifier: NIOLoopBound<SessionClock>]>([:])
+    /// One per event loop (a handful): searched in order, no hashing for every connection.
+    private let clocks = Mutex<[(loop: ObjectIdentifier, clock: NIOLoopBound<SessionClock>)]>([])
 
     init(tick: TimeAmount) { self.tick = tick }
 
@@ -87,9 +88,9 @@ final class SessionClocks: Sendable {
     func clock(for eventLoop: any EventLoop) -> SessionClock {
         clocks.withLock { clocks in
             let key = ObjectIdentifier(eventLoop)
-            if let bound = clocks[key] { return bound.value }
+            for entry in clocks where entry.loop == key { return entry.clock.value }
             let clock = SessionClock(eventLoop: eventLoop, tick: tick)
-            clocks[key] = NIOLoopBound(clock, eventLoop: eventLoop)
+            clocks.append((key, NIOLoopBound(clock, eventLoop: eventLoop)))
             return clock
         }
     }
