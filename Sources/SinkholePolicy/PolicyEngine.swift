@@ -151,7 +151,11 @@ public struct SessionPolicy: SMTPDecider, Sendable {
 
     /// Read once when a session starts (the API's rules may change later).
     public var contentThreshold: Int? {
-        [context.contentThreshold, context.configuration.runtime.contentThreshold].compactMap { $0 }.min()
+        // The lesser of the two, without the two arrays a compactMap made for every session.
+        switch (context.contentThreshold, context.configuration.runtime.contentThreshold) {
+        case let (listener?, runtime?): return min(listener, runtime)
+        case let (listener, runtime): return listener ?? runtime
+        }
     }
 
     public var wantsMessage: Bool { context.wantsMessage || context.configuration.runtime.readsMessage }
